@@ -1,0 +1,140 @@
+import { z } from 'zod';
+
+/**
+ * The contract between the TypeScript side and the Python worker
+ * (`python -m understudy_worker <command> --spec spec.json`).
+ * This file is the source of truth; `worker/understudy_worker/spec.py` checks the same fields.
+ */
+
+/** Where the worker loads the base model from. */
+export const BaseModelRefSchema = z.discriminatedUnion('kind', [
+  /** A GGUF file: transformers dequantizes it on load, so training sees exactly the weights llama.cpp runs. */
+  z.object({ kind: z.literal('gguf'), path: z.string().min(1) }),
+  /** A local Hugging Face model directory (config.json, safetensors, tokenizer). */
+  z.object({ kind: z.literal('hf-dir'), path: z.string().min(1) }),
+  /** A hub id such as `HuggingFaceTB/SmolLM2-135M-Instruct`; needs a reachable hub. */
+  z.object({ kind: z.literal('hub'), id: z.string().min(1), revision: z.string().optional() }),
+]);
+export type BaseModelRef = z.infer<typeof BaseModelRefSchema>;
+
+export const ChatMessageSchema = z.object({
+  role: z.enum(['system', 'user', 'assistant']),
+  content: z.string(),
+});
+export type ChatMessage = z.infer<typeof ChatMessageSchema>;
+
+/** One TRL conversational prompt-completion record: loss is taken on the completion only. */
+export const PromptCompletionRecordSchema = z.object({
+  prompt: z.array(ChatMessageSchema).min(1),
+  completion: z.array(ChatMessageSchema).length(1),
+});
+export type PromptCompletionRecord = z.infer<typeof PromptCompletionRecordSchema>;
+
+export const LoraSettingsSchema = z.object({
+  r: z.number().int().positive(),
+  alpha: z.number().positive(),
+  dropout: z.number().min(0).max(1),
+  /** `all-linear` or an explicit list of module names (q_proj, k_proj, ...). */
+  targetModules: z.union([z.literal('all-linear'), z.array(z.string().min(1)).min(1)]),
+});
+export type LoraSettings = z.infer<typeof LoraSettingsSchema>;
+
+export const SftSettingsSchema = z.object({
+  epochs: z.number().positive(),
+  /** -1: run by epochs. */
+  maxSteps: z.number().int(),
+  learningRate: z.number().positive(),
+  batchSize: z.number().int().positive(),
+  gradientAccumulation: z.number().int().positive(),
+  maxLength: z.number().int().positive(),
+  warmupRatio: z.number().min(0).max(1),
+  scheduler: z.enum(['linear', 'cosine', 'constant']),
+  seed: z.number().int(),
+  loggingSteps: z.number().int().positive(),
+  /** Threads for torch on CPU; 0 lets torch decide. */
+  threads: z.number().int().min(0),
+});
+export type SftSettings = z.infer<typeof SftSettingsSchema>;
+
+export const TrainSftSpecSchema = z.object({
+  command: z.literal('train-sft'),
+  base: BaseModelRefSchema,
+  /** JSONL of PromptCompletionRecord. */
+  trainPath: z.string().min(1),
+  lora: LoraSettingsSchema,
+  training: SftSettingsSchema,
+  /** The worker writes `peft/` (PEFT adapter dir) and `adapter.gguf` here. */
+  outputDir: z.string().min(1),
+});
+export type TrainSftSpec = z.infer<typeof TrainSftSpecSchema>;
+
+export const TokenizeSpecSchema = z.object({
+  command: z.literal('tokenize'),
+  base: BaseModelRefSchema,
+  conversations: z.array(z.array(ChatMessageSchema).min(1)).min(1),
+  addGenerationPrompt: z.boolean(),
+});
+export type TokenizeSpec = z.infer<typeof TokenizeSpecSchema>;
+
+export const LogitsSpecSchema = z.object({
+  command: z.literal('logits'),
+  base: BaseModelRefSchema,
+  /** A PEFT adapter directory to apply on top of the base; absent for the base alone. */
+  adapterDir: z.string().min(1).optional(),
+  tokenIds: z.array(z.number().int().nonnegative()).min(1),
+  /** How many of the most likely next tokens to return, at the last position. */
+  topK: z.number().int().positive(),
+});
+export type LogitsSpec = z.infer<typeof LogitsSpecSchema>;
+
+export const WorkerSpecSchema = z.discriminatedUnion('command', [TrainSftSpecSchema, TokenizeSpecSchema, LogitsSpecSchema]);
+export type WorkerSpec = z.infer<typeof WorkerSpecSchema>;
+
+/** One JSON object per line on the worker's stdout. */
+export const WorkerEventSchema = z.discriminatedUnion('event', [
+  z.object({ event: z.literal('started'), command: z.string(), pid: z.number().int(), device: z.string(), torchVersion: z.string() }),
+  z.object({
+    event: z.literal('progress'),
+    step: z.number().int(),
+    totalSteps: z.number().int(),
+    epoch: z.number(),
+    loss: z.number().nullable(),
+    learningRate: z.number().nullable(),
+    tokensPerSecond: z.number().nullable(),
+    etaSeconds: z.number().nullable(),
+  }),
+  z.object({ event: z.literal('log'), message: z.string() }),
+  z.object({
+    event: z.literal('artifact'),
+    kind: z.enum(['peft-adapter', 'gguf-lora']),
+    path: z.string(),
+    sha256: z.string(),
+  }),
+  /** The answer of `tokenize` or `logits`. */
+  z.object({ event: z.literal('result'), result: z.unknown() }),
+  z.object({
+    event: z.literal('done'),
+    seconds: z.number(),
+    /** train-sft only. */
+    trainLoss: z.number().nullable().optional(),
+    trainTokens: z.number().int().nullable().optional(),
+    tokensPerSecond: z.number().nullable().optional(),
+    steps: z.number().int().nullable().optional(),
+    truncatedExamples: z.number().int().nullable().optional(),
+  }),
+  z.object({ event: z.literal('error'), errorType: z.string(), message: z.string() }),
+]);
+export type WorkerEvent = z.infer<typeof WorkerEventSchema>;
+
+export const TokenizeResultSchema = z.object({
+  texts: z.array(z.string()),
+  tokenIds: z.array(z.array(z.number().int())),
+});
+export type TokenizeResult = z.infer<typeof TokenizeResultSchema>;
+
+export const LogitsResultSchema = z.object({
+  /** Natural-log probabilities at the last position, most likely first. */
+  top: z.array(z.object({ tokenId: z.number().int(), logprob: z.number() })),
+  vocabSize: z.number().int(),
+});
+export type LogitsResult = z.infer<typeof LogitsResultSchema>;
