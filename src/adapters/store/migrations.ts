@@ -1,0 +1,97 @@
+/**
+ * The workspace database schema, as ordered migrations. A migration is never edited once
+ * released: add a new one. Every stored thing carries a content hash so a report can name
+ * exactly which data, base and adapter produced a number.
+ */
+export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+CREATE TABLE datasets (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  role TEXT NOT NULL CHECK (role IN ('train', 'eval', 'pool')),
+  content_hash TEXT NOT NULL,
+  example_count INTEGER NOT NULL,
+  source_json TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX datasets_by_hash ON datasets (name, role, content_hash);
+
+CREATE TABLE examples (
+  id INTEGER PRIMARY KEY,
+  dataset_id TEXT NOT NULL REFERENCES datasets (id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  input TEXT NOT NULL,
+  label TEXT,
+  messages_json TEXT NOT NULL,
+  content_hash TEXT NOT NULL,
+  provenance_json TEXT NOT NULL,
+  UNIQUE (dataset_id, position)
+);
+CREATE INDEX examples_by_hash ON examples (content_hash);
+
+CREATE TABLE base_models (
+  sha256 TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  path TEXT NOT NULL,
+  metadata_json TEXT NOT NULL,
+  registered_at TEXT NOT NULL
+);
+
+CREATE TABLE training_runs (
+  id TEXT PRIMARY KEY,
+  dataset_id TEXT NOT NULL REFERENCES datasets (id),
+  base_sha256 TEXT NOT NULL REFERENCES base_models (sha256),
+  method TEXT NOT NULL,
+  spec_json TEXT NOT NULL,
+  spec_hash TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted')),
+  started_at TEXT NOT NULL,
+  finished_at TEXT,
+  summary_json TEXT,
+  error TEXT
+);
+
+CREATE TABLE run_events (
+  run_id TEXT NOT NULL REFERENCES training_runs (id) ON DELETE CASCADE,
+  sequence INTEGER NOT NULL,
+  event_json TEXT NOT NULL,
+  PRIMARY KEY (run_id, sequence)
+);
+
+CREATE TABLE adapters (
+  id TEXT PRIMARY KEY,
+  run_id TEXT NOT NULL UNIQUE REFERENCES training_runs (id),
+  base_sha256 TEXT NOT NULL REFERENCES base_models (sha256),
+  gguf_path TEXT NOT NULL,
+  gguf_sha256 TEXT NOT NULL,
+  peft_path TEXT NOT NULL,
+  peft_sha256 TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+
+CREATE TABLE eval_runs (
+  id TEXT PRIMARY KEY,
+  dataset_id TEXT NOT NULL REFERENCES datasets (id),
+  config_json TEXT NOT NULL,
+  summary_json TEXT NOT NULL,
+  content_hash TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+
+CREATE TABLE eval_results (
+  eval_id TEXT NOT NULL REFERENCES eval_runs (id) ON DELETE CASCADE,
+  candidate TEXT NOT NULL,
+  example_id INTEGER NOT NULL REFERENCES examples (id),
+  output TEXT NOT NULL,
+  correct INTEGER NOT NULL CHECK (correct IN (0, 1)),
+  prompt_tokens INTEGER NOT NULL,
+  completion_tokens INTEGER NOT NULL,
+  latency_ms REAL NOT NULL,
+  PRIMARY KEY (eval_id, candidate, example_id)
+);
+`,
+  },
+];

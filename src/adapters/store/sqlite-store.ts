@@ -1,0 +1,262 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { contentHash } from '../../core/content-hash.ts';
+import { MIGRATIONS } from './migrations.ts';
+import type { ChatMessage } from '../../contracts/worker.ts';
+
+export interface NewExample {
+  input: string;
+  label: string | null;
+  messages: ChatMessage[];
+  /** Where it came from: file and line, generator, log id. */
+  provenance: Record<string, unknown>;
+}
+
+export interface StoredExample extends NewExample {
+  id: number;
+  position: number;
+  contentHash: string;
+}
+
+export interface DatasetRecord {
+  id: string;
+  name: string;
+  role: 'train' | 'eval' | 'pool';
+  contentHash: string;
+  exampleCount: number;
+  source: Record<string, unknown>;
+  createdAt: string;
+}
+
+export interface AdapterRecord {
+  id: string;
+  runId: string;
+  baseSha256: string;
+  ggufPath: string;
+  ggufSha256: string;
+  peftPath: string;
+  peftSha256: string;
+  createdAt: string;
+}
+
+export interface RunRecord {
+  id: string;
+  datasetId: string;
+  baseSha256: string;
+  method: string;
+  specHash: string;
+  status: 'running' | 'succeeded' | 'failed' | 'interrupted';
+  startedAt: string;
+  finishedAt: string | null;
+  summary: Record<string, unknown> | null;
+  error: string | null;
+}
+
+export interface EvalResultRow {
+  candidate: string;
+  exampleId: number;
+  output: string;
+  correct: boolean;
+  promptTokens: number;
+  completionTokens: number;
+  latencyMs: number;
+}
+
+/** A workspace database: datasets, examples, runs, adapters and eval results, each with a content hash. */
+export interface Store {
+  readonly file: string;
+  registerDataset(input: { name: string; role: DatasetRecord['role']; source: Record<string, unknown>; examples: NewExample[] }): DatasetRecord & { reused: boolean };
+  getDataset(id: string): DatasetRecord | undefined;
+  listExamples(datasetId: string): StoredExample[];
+  registerBaseModel(input: { sha256: string; name: string; path: string; metadata: Record<string, unknown> }): void;
+  startRun(input: { datasetId: string; baseSha256: string; method: string; spec: unknown }): RunRecord;
+  appendRunEvent(runId: string, event: unknown): void;
+  /** Marks a run failed or interrupted; it never gets an adapter. */
+  failRun(runId: string, status: 'failed' | 'interrupted', error: string): void;
+  /** Marks a run succeeded and registers its adapter in one transaction. */
+  completeRun(runId: string, summary: Record<string, unknown>, adapter: Omit<AdapterRecord, 'id' | 'runId' | 'createdAt' | 'baseSha256'>): AdapterRecord;
+  getRun(id: string): RunRecord | undefined;
+  listRuns(): RunRecord[];
+  runEvents(runId: string): unknown[];
+  getAdapterForRun(runId: string): AdapterRecord | undefined;
+  listAdapters(): AdapterRecord[];
+  saveEval(input: { datasetId: string; config: unknown; summary: unknown; results: EvalResultRow[] }): { id: string; contentHash: string };
+  evalResults(evalId: string): EvalResultRow[];
+  close(): void;
+}
+
+const now = (): string => new Date().toISOString();
+const newId = (prefix: string): string => `${prefix}_${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+
+/** Open (creating and migrating) a workspace database. */
+export function openStore(file: string): Store {
+  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+
+  const datasetFromRow = (row: DatasetRow): DatasetRecord => ({
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    contentHash: row.content_hash,
+    exampleCount: row.example_count,
+    source: JSON.parse(row.source_json) as Record<string, unknown>,
+    createdAt: row.created_at,
+  });
+  const runFromRow = (row: RunRow): RunRecord => ({
+    id: row.id,
+    datasetId: row.dataset_id,
+    baseSha256: row.base_sha256,
+    method: row.method,
+    specHash: row.spec_hash,
+    status: row.status,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    summary: row.summary_json === null ? null : (JSON.parse(row.summary_json) as Record<string, unknown>),
+    error: row.error,
+  });
+  const adapterFromRow = (row: AdapterRow): AdapterRecord => ({
+    id: row.id,
+    runId: row.run_id,
+    baseSha256: row.base_sha256,
+    ggufPath: row.gguf_path,
+    ggufSha256: row.gguf_sha256,
+    peftPath: row.peft_path,
+    peftSha256: row.peft_sha256,
+    createdAt: row.created_at,
+  });
+
+  const store: Store = {
+    file,
+    registerDataset({ name, role, source, examples }) {
+      const hashes = examples.map((example) => contentHash({ input: example.input, label: example.label, messages: example.messages }));
+      const datasetHash = contentHash(hashes);
+      const existing = db.prepare('SELECT * FROM datasets WHERE name = ? AND role = ? AND content_hash = ?').get(name, role, datasetHash) as DatasetRow | undefined;
+      if (existing) return { ...datasetFromRow(existing), reused: true };
+      const record: DatasetRecord = { id: `ds_${datasetHash.slice(0, 16)}_${role}`, name, role, contentHash: datasetHash, exampleCount: examples.length, source, createdAt: now() };
+      const insertDataset = db.prepare('INSERT INTO datasets (id, name, role, content_hash, example_count, source_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+      const insertExample = db.prepare('INSERT INTO examples (dataset_id, position, input, label, messages_json, content_hash, provenance_json) VALUES (?, ?, ?, ?, ?, ?, ?)');
+      db.transaction(() => {
+        insertDataset.run(record.id, name, role, datasetHash, examples.length, JSON.stringify(source), record.createdAt);
+        examples.forEach((example, position) => {
+          insertExample.run(record.id, position, example.input, example.label, JSON.stringify(example.messages), hashes[position], JSON.stringify(example.provenance));
+        });
+      })();
+      return { ...record, reused: false };
+    },
+    getDataset(id) {
+      const row = db.prepare('SELECT * FROM datasets WHERE id = ?').get(id) as DatasetRow | undefined;
+      return row === undefined ? undefined : datasetFromRow(row);
+    },
+    listExamples(datasetId) {
+      const rows = db.prepare('SELECT * FROM examples WHERE dataset_id = ? ORDER BY position').all(datasetId) as ExampleRow[];
+      return rows.map((row) => ({
+        id: row.id,
+        position: row.position,
+        input: row.input,
+        label: row.label,
+        messages: JSON.parse(row.messages_json) as ChatMessage[],
+        contentHash: row.content_hash,
+        provenance: JSON.parse(row.provenance_json) as Record<string, unknown>,
+      }));
+    },
+    registerBaseModel({ sha256, name, path: modelPath, metadata }) {
+      db.prepare('INSERT INTO base_models (sha256, name, path, metadata_json, registered_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (sha256) DO UPDATE SET path = excluded.path, name = excluded.name')
+        .run(sha256, name, modelPath, JSON.stringify(metadata), now());
+    },
+    startRun({ datasetId, baseSha256, method, spec }) {
+      const id = newId('run');
+      const startedAt = now();
+      db.prepare("INSERT INTO training_runs (id, dataset_id, base_sha256, method, spec_json, spec_hash, status, started_at) VALUES (?, ?, ?, ?, ?, ?, 'running', ?)")
+        .run(id, datasetId, baseSha256, method, JSON.stringify(spec), contentHash(spec), startedAt);
+      return store.getRun(id)!;
+    },
+    appendRunEvent(runId, event) {
+      db.prepare('INSERT INTO run_events (run_id, sequence, event_json) VALUES (?, (SELECT COALESCE(MAX(sequence), 0) + 1 FROM run_events WHERE run_id = ?), ?)')
+        .run(runId, runId, JSON.stringify(event));
+    },
+    failRun(runId, status, error) {
+      db.prepare("UPDATE training_runs SET status = ?, finished_at = ?, error = ? WHERE id = ? AND status = 'running'").run(status, now(), error, runId);
+    },
+    completeRun(runId, summary, adapter) {
+      const run = store.getRun(runId);
+      if (run === undefined) throw new Error(`unknown run ${runId}`);
+      const record: AdapterRecord = { id: `ad_${adapter.ggufSha256.slice(0, 16)}`, runId, baseSha256: run.baseSha256, createdAt: now(), ...adapter };
+      db.transaction(() => {
+        db.prepare("UPDATE training_runs SET status = 'succeeded', finished_at = ?, summary_json = ? WHERE id = ?").run(now(), JSON.stringify(summary), runId);
+        db.prepare('INSERT INTO adapters (id, run_id, base_sha256, gguf_path, gguf_sha256, peft_path, peft_sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(record.id, runId, record.baseSha256, record.ggufPath, record.ggufSha256, record.peftPath, record.peftSha256, record.createdAt);
+      })();
+      return record;
+    },
+    getRun(id) {
+      const row = db.prepare('SELECT * FROM training_runs WHERE id = ?').get(id) as RunRow | undefined;
+      return row === undefined ? undefined : runFromRow(row);
+    },
+    listRuns() {
+      return (db.prepare('SELECT * FROM training_runs ORDER BY started_at DESC').all() as RunRow[]).map(runFromRow);
+    },
+    runEvents(runId) {
+      return (db.prepare('SELECT event_json FROM run_events WHERE run_id = ? ORDER BY sequence').all(runId) as { event_json: string }[]).map((row) => JSON.parse(row.event_json) as unknown);
+    },
+    getAdapterForRun(runId) {
+      const row = db.prepare('SELECT * FROM adapters WHERE run_id = ?').get(runId) as AdapterRow | undefined;
+      return row === undefined ? undefined : adapterFromRow(row);
+    },
+    listAdapters() {
+      return (db.prepare('SELECT * FROM adapters ORDER BY created_at DESC').all() as AdapterRow[]).map(adapterFromRow);
+    },
+    saveEval({ datasetId, config, summary, results }) {
+      const id = newId('eval');
+      const hash = contentHash({ datasetId, config, results });
+      const insertResult = db.prepare('INSERT INTO eval_results (eval_id, candidate, example_id, output, correct, prompt_tokens, completion_tokens, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+      db.transaction(() => {
+        db.prepare('INSERT INTO eval_runs (id, dataset_id, config_json, summary_json, content_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+          .run(id, datasetId, JSON.stringify(config), JSON.stringify(summary), hash, now());
+        for (const row of results) {
+          insertResult.run(id, row.candidate, row.exampleId, row.output, row.correct ? 1 : 0, row.promptTokens, row.completionTokens, row.latencyMs);
+        }
+      })();
+      return { id, contentHash: hash };
+    },
+    evalResults(evalId) {
+      const rows = db.prepare('SELECT * FROM eval_results WHERE eval_id = ? ORDER BY candidate, example_id').all(evalId) as EvalResultDbRow[];
+      return rows.map((row) => ({
+        candidate: row.candidate,
+        exampleId: row.example_id,
+        output: row.output,
+        correct: row.correct === 1,
+        promptTokens: row.prompt_tokens,
+        completionTokens: row.completion_tokens,
+        latencyMs: row.latency_ms,
+      }));
+    },
+    close() {
+      db.close();
+    },
+  };
+  return store;
+}
+
+function migrate(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+  const applied = new Set((db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((row) => row.version));
+  for (const migration of MIGRATIONS) {
+    if (applied.has(migration.version)) continue;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, now());
+    })();
+  }
+}
+
+interface DatasetRow { id: string; name: string; role: DatasetRecord['role']; content_hash: string; example_count: number; source_json: string; created_at: string }
+interface ExampleRow { id: number; dataset_id: string; position: number; input: string; label: string | null; messages_json: string; content_hash: string; provenance_json: string }
+interface RunRow { id: string; dataset_id: string; base_sha256: string; method: string; spec_json: string; spec_hash: string; status: RunRecord['status']; started_at: string; finished_at: string | null; summary_json: string | null; error: string | null }
+interface AdapterRow { id: string; run_id: string; base_sha256: string; gguf_path: string; gguf_sha256: string; peft_path: string; peft_sha256: string; created_at: string }
+interface EvalResultDbRow { eval_id: string; candidate: string; example_id: number; output: string; correct: number; prompt_tokens: number; completion_tokens: number; latency_ms: number }

@@ -1,0 +1,77 @@
+/**
+ * One base error for everything Understudy reports to a person. Each error says where the
+ * problem is (file, line, field) when it knows, and whether retrying could help.
+ */
+export interface UnderstudyErrorOptions {
+  cause?: unknown;
+  /** The file the problem is in. */
+  file?: string;
+  /** 1-based line in `file`. */
+  line?: number;
+  /** Dotted field path, e.g. `training.lora.r`. */
+  field?: string;
+  /** A next step for the reader. */
+  hint?: string;
+  isRetryable?: boolean;
+}
+
+const marker = Symbol.for('understudy.error');
+
+export class UnderstudyError extends Error {
+  readonly [marker] = true;
+  readonly file?: string;
+  readonly line?: number;
+  readonly field?: string;
+  readonly hint?: string;
+  readonly isRetryable: boolean;
+
+  constructor(name: string, message: string, options: UnderstudyErrorOptions = {}) {
+    super(message, { cause: options.cause });
+    this.name = name;
+    this.file = options.file;
+    this.line = options.line;
+    this.field = options.field;
+    this.hint = options.hint;
+    this.isRetryable = options.isRetryable ?? false;
+  }
+
+  static isInstance(value: unknown): value is UnderstudyError {
+    return typeof value === 'object' && value !== null && marker in value;
+  }
+
+  /** "file:line: field: message" with the parts that are known. */
+  describe(): string {
+    const where = [this.file, this.line === undefined ? undefined : String(this.line)].filter((part) => part !== undefined).join(':');
+    const field = this.field === undefined ? '' : `${this.field}: `;
+    const hint = this.hint === undefined ? '' : `\n  hint: ${this.hint}`;
+    return `${where === '' ? '' : `${where}: `}${field}${this.message}${hint}`;
+  }
+}
+
+/** A user-supplied file or value is wrong. */
+export class InvalidInputError extends UnderstudyError {
+  constructor(message: string, options: UnderstudyErrorOptions = {}) {
+    super('InvalidInputError', message, options);
+  }
+}
+
+/** Something this machine lacks (python3, pip, a model file). */
+export class EnvironmentError extends UnderstudyError {
+  constructor(message: string, options: UnderstudyErrorOptions = {}) {
+    super('EnvironmentError', message, options);
+  }
+}
+
+/** The Python worker failed or was interrupted. */
+export class WorkerError extends UnderstudyError {
+  constructor(message: string, options: UnderstudyErrorOptions = {}) {
+    super('WorkerError', message, options);
+  }
+}
+
+/** Turn anything thrown into a readable message. */
+export function describeError(error: unknown): string {
+  if (UnderstudyError.isInstance(error)) return error.describe();
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}

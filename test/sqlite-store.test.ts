@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { openStore, type NewExample } from '../src/adapters/store/sqlite-store.ts';
+
+const example = (input: string, label: string): NewExample => ({
+  input,
+  label,
+  messages: [{ role: 'system', content: 'Classify.' }, { role: 'user', content: input }, { role: 'assistant', content: label }],
+  provenance: { file: 'train.csv', line: 2 },
+});
+
+function freshStore() {
+  return openStore(path.join(mkdtempSync(path.join(os.tmpdir(), 'understudy-store-')), 'understudy.db'));
+}
+
+test('the database is migrated with WAL and foreign keys on, and migrations are recorded once', () => {
+  const store = freshStore();
+  store.close();
+  const reopened = openStore(store.file);
+  reopened.close();
+  const db = new Database(store.file);
+  assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').all(), [{ version: 1 }]);
+  db.close();
+});
+
+test('datasets are content-addressed: the same examples reuse the record, a change makes a new hash', () => {
+  const store = freshStore();
+  const first = store.registerDataset({ name: 'banking', role: 'train', source: {}, examples: [example('lost card', 'lost_or_stolen_card')] });
+  const again = store.registerDataset({ name: 'banking', role: 'train', source: {}, examples: [example('lost card', 'lost_or_stolen_card')] });
+  const changed = store.registerDataset({ name: 'banking', role: 'train', source: {}, examples: [example('lost card', 'card_arrival')] });
+  assert.equal(first.reused, false);
+  assert.equal(again.reused, true);
+  assert.equal(again.id, first.id);
+  assert.notEqual(changed.contentHash, first.contentHash);
+  const stored = store.listExamples(first.id);
+  assert.equal(stored.length, 1);
+  assert.deepEqual(stored[0]!.provenance, { file: 'train.csv', line: 2 });
+  assert.match(stored[0]!.contentHash, /^[0-9a-f]{64}$/);
+  store.close();
+});
+
+test('a failed run registers no adapter; a completed run registers exactly one in the same transaction', () => {
+  const store = freshStore();
+  const dataset = store.registerDataset({ name: 'banking', role: 'train', source: {}, examples: [example('lost card', 'lost_or_stolen_card')] });
+  store.registerBaseModel({ sha256: 'b'.repeat(64), name: 'base', path: '/models/base.gguf', metadata: {} });
+  const failed = store.startRun({ datasetId: dataset.id, baseSha256: 'b'.repeat(64), method: 'sft', spec: { r: 16 } });
+  store.appendRunEvent(failed.id, { event: 'progress', step: 1 });
+  store.failRun(failed.id, 'interrupted', 'SIGTERM');
+  assert.equal(store.getRun(failed.id)!.status, 'interrupted');
+  assert.equal(store.getAdapterForRun(failed.id), undefined);
+
+  const run = store.startRun({ datasetId: dataset.id, baseSha256: 'b'.repeat(64), method: 'sft', spec: { r: 16 } });
+  store.appendRunEvent(run.id, { event: 'progress', step: 1 });
+  store.appendRunEvent(run.id, { event: 'progress', step: 2 });
+  const adapter = store.completeRun(run.id, { trainLoss: 0.5 }, { ggufPath: '/runs/a.gguf', ggufSha256: 'a'.repeat(64), peftPath: '/runs/peft', peftSha256: 'c'.repeat(64) });
+  assert.equal(store.getRun(run.id)!.status, 'succeeded');
+  assert.deepEqual(store.getAdapterForRun(run.id), adapter);
+  assert.deepEqual(store.runEvents(run.id), [{ event: 'progress', step: 1 }, { event: 'progress', step: 2 }]);
+  // A second adapter for the same run violates the schema and leaves the run as it was.
+  assert.throws(() => store.completeRun(run.id, {}, { ggufPath: '/x', ggufSha256: 'd'.repeat(64), peftPath: '/y', peftSha256: 'e'.repeat(64) }));
+  assert.deepEqual(store.getRun(run.id)!.summary, { trainLoss: 0.5 });
+  store.close();
+});
+
+test('eval results are stored with a content hash and read back; a bad row rolls the whole eval back', () => {
+  const store = freshStore();
+  const dataset = store.registerDataset({ name: 'banking', role: 'eval', source: {}, examples: [example('lost card', 'lost_or_stolen_card')] });
+  const [stored] = store.listExamples(dataset.id);
+  const row = { candidate: 'tuned', exampleId: stored!.id, output: 'lost_or_stolen_card', correct: true, promptTokens: 30, completionTokens: 6, latencyMs: 12.5 };
+  const saved = store.saveEval({ datasetId: dataset.id, config: {}, summary: {}, results: [row] });
+  assert.match(saved.contentHash, /^[0-9a-f]{64}$/);
+  assert.deepEqual(store.evalResults(saved.id), [row]);
+  assert.throws(() => store.saveEval({ datasetId: dataset.id, config: {}, summary: {}, results: [row, { ...row, exampleId: 999999 }] }));
+  const db = new Database(store.file);
+  assert.equal((db.prepare('SELECT COUNT(*) AS n FROM eval_runs').get() as { n: number }).n, 1);
+  db.close();
+  store.close();
+});
