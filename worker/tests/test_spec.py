@@ -1,0 +1,163 @@
+"""Spec validation mirrors src/contracts/worker.ts and names the offending field."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from understudy_worker.errors import SpecError
+from understudy_worker.spec import GgufBase, HubBase, LogitsSpec, TokenizeSpec, TrainSftSpec, parse_spec
+from worker_cli import parse_events, worker_command, worker_env
+
+TRAIN: dict[str, Any] = {
+    "command": "train-sft",
+    "base": {"kind": "gguf", "path": "/models/base.gguf"},
+    "trainPath": "/data/train.jsonl",
+    "lora": {"r": 16, "alpha": 32, "dropout": 0.05, "targetModules": "all-linear"},
+    "training": {
+        "epochs": 2,
+        "maxSteps": -1,
+        "learningRate": 2e-4,
+        "batchSize": 8,
+        "gradientAccumulation": 1,
+        "maxLength": 512,
+        "warmupRatio": 0.03,
+        "scheduler": "cosine",
+        "seed": 42,
+        "loggingSteps": 10,
+        "threads": 0,
+    },
+    "outputDir": "/runs/1",
+}
+TOKENIZE: dict[str, Any] = {
+    "command": "tokenize",
+    "base": {"kind": "hub", "id": "HuggingFaceTB/SmolLM2-135M-Instruct"},
+    "conversations": [[{"role": "user", "content": "hi"}]],
+    "addGenerationPrompt": True,
+}
+LOGITS: dict[str, Any] = {
+    "command": "logits",
+    "base": {"kind": "hf-dir", "path": "/models/smol"},
+    "tokenIds": [1, 2, 3],
+    "topK": 5,
+}
+
+
+def with_change(document: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    """A deep copy with `path` set to `value`, or removed when `value` is `...`."""
+    changed = copy.deepcopy(document)
+    target = changed
+    for key in path[:-1]:
+        target = target[key]
+    if value is ...:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return changed
+
+
+def test_valid_specs_parse_into_typed_dataclasses() -> None:
+    train = parse_spec(TRAIN)
+    assert isinstance(train, TrainSftSpec)
+    assert train.base == GgufBase(path="/models/base.gguf")
+    assert train.lora.target_modules == "all-linear"
+    assert train.training.batch_size == 8 and train.training.scheduler == "cosine"
+
+    tokenize = parse_spec(TOKENIZE)
+    assert isinstance(tokenize, TokenizeSpec)
+    assert tokenize.base == HubBase(id="HuggingFaceTB/SmolLM2-135M-Instruct", revision=None)
+    assert tokenize.conversations[0][0].role == "user"
+
+    logits = parse_spec(with_change(LOGITS, ("adapterDir",), "/runs/1/peft"))
+    assert isinstance(logits, LogitsSpec)
+    assert logits.token_ids == (1, 2, 3) and logits.adapter_dir == "/runs/1/peft"
+
+
+def test_integral_floats_count_as_integers_and_unknown_keys_are_ignored() -> None:
+    spec = parse_spec(with_change(with_change(TRAIN, ("training", "batchSize"), 8.0), ("extra",), True))
+    assert isinstance(spec, TrainSftSpec) and spec.training.batch_size == 8
+    lora_list = parse_spec(with_change(TRAIN, ("lora", "targetModules"), ["q_proj", "v_proj"]))
+    assert isinstance(lora_list, TrainSftSpec) and lora_list.lora.target_modules == ("q_proj", "v_proj")
+
+
+@pytest.mark.parametrize(
+    ("document", "path", "value", "field"),
+    [
+        (TRAIN, ("command",), "train", "command"),
+        (TRAIN, ("base", "kind"), "ollama", "base.kind"),
+        (TRAIN, ("base", "path"), "", "base.path"),
+        (TRAIN, ("trainPath",), ..., "trainPath"),
+        (TRAIN, ("outputDir",), 3, "outputDir"),
+        (TRAIN, ("lora", "r"), 0, "lora.r"),
+        (TRAIN, ("lora", "r"), 8.5, "lora.r"),
+        (TRAIN, ("lora", "alpha"), -1, "lora.alpha"),
+        (TRAIN, ("lora", "dropout"), 1.5, "lora.dropout"),
+        (TRAIN, ("lora", "targetModules"), [], "lora.targetModules"),
+        (TRAIN, ("lora", "targetModules"), ["q_proj", ""], "lora.targetModules[1]"),
+        (TRAIN, ("lora", "targetModules"), "all", "lora.targetModules"),
+        (TRAIN, ("training", "batchSize"), 0, "training.batchSize"),
+        (TRAIN, ("training", "batchSize"), True, "training.batchSize"),
+        (TRAIN, ("training", "maxSteps"), 1.5, "training.maxSteps"),
+        (TRAIN, ("training", "epochs"), 0, "training.epochs"),
+        (TRAIN, ("training", "warmupRatio"), 2, "training.warmupRatio"),
+        (TRAIN, ("training", "scheduler"), "polynomial", "training.scheduler"),
+        (TRAIN, ("training", "threads"), -1, "training.threads"),
+        (TRAIN, ("training", "seed"), -3, "training.seed"),
+        (TRAIN, ("training", "learningRate"), float("nan"), "training.learningRate"),
+        (TRAIN, ("training",), ..., "training"),
+        (TOKENIZE, ("conversations",), [], "conversations"),
+        (TOKENIZE, ("conversations",), [[]], "conversations[0]"),
+        (TOKENIZE, ("conversations", 0, 0, "role"), "tool", "conversations[0][0].role"),
+        (TOKENIZE, ("conversations", 0, 0, "content"), None, "conversations[0][0].content"),
+        (TOKENIZE, ("addGenerationPrompt",), "yes", "addGenerationPrompt"),
+        (TOKENIZE, ("base", "id"), ..., "base.id"),
+        (TOKENIZE, ("base", "revision"), None, "base.revision"),
+        (LOGITS, ("tokenIds",), [], "tokenIds"),
+        (LOGITS, ("tokenIds",), [1, -2], "tokenIds[1]"),
+        (LOGITS, ("topK",), 0, "topK"),
+        (LOGITS, ("adapterDir",), "", "adapterDir"),
+    ],
+)
+def test_invalid_specs_name_the_field(document: dict[str, Any], path: tuple[Any, ...], value: Any, field: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(with_change(document, path, value))
+    assert caught.value.field == field
+    assert field in str(caught.value)
+
+
+def test_spec_must_be_for_the_command_the_cli_runs() -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(TOKENIZE, expected_command="logits")
+    assert caught.value.field == "command"
+
+
+def test_cli_reports_a_bad_spec_as_an_error_event_with_exit_code_2(tmp_path: Path) -> None:
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(with_change(TRAIN, ("training", "batchSize"), 0)), encoding="utf-8")
+    completed = subprocess.run(
+        worker_command("train-sft", spec_path), cwd=tmp_path, env=worker_env(), capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 2
+    events = parse_events(completed.stdout)
+    assert [event["event"] for event in events] == ["error"]
+    assert events[0]["errorType"] == "SpecError"
+    assert "training.batchSize" in events[0]["message"]
+
+
+def test_cli_reports_unreadable_spec_and_usage_errors(tmp_path: Path) -> None:
+    missing = subprocess.run(
+        worker_command("tokenize", tmp_path / "absent.json"), cwd=tmp_path, env=worker_env(), capture_output=True, text=True, timeout=60
+    )
+    assert missing.returncode == 2
+    assert parse_events(missing.stdout)[0]["errorType"] == "SpecError"
+
+    usage = subprocess.run(
+        worker_command("fine-tune", tmp_path / "absent.json"), cwd=tmp_path, env=worker_env(), capture_output=True, text=True, timeout=60
+    )
+    assert usage.returncode == 2
+    assert parse_events(usage.stdout)[0]["errorType"] == "UsageError"

@@ -1,0 +1,336 @@
+"""Typed specs for each command, checked against the same rules as `src/contracts/worker.ts`.
+
+`parse_spec(raw)` returns a frozen dataclass or raises `SpecError` naming the first bad field with its path
+(`training.batchSize`, `conversations[0][1].role`). Unknown keys are ignored, as zod's default object does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from .errors import SpecError
+
+COMMANDS = ("train-sft", "tokenize", "logits")
+ROLES = ("system", "user", "assistant")
+SCHEDULERS = ("linear", "cosine", "constant")
+ALL_LINEAR = "all-linear"
+# numpy and torch seeds must fit in an unsigned 32-bit integer.
+MAX_SEED = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class GgufBase:
+    path: str
+    kind: Literal["gguf"] = "gguf"
+
+
+@dataclass(frozen=True)
+class HfDirBase:
+    path: str
+    kind: Literal["hf-dir"] = "hf-dir"
+
+
+@dataclass(frozen=True)
+class HubBase:
+    id: str
+    revision: str | None = None
+    kind: Literal["hub"] = "hub"
+
+
+BaseModelRef = Union[GgufBase, HfDirBase, HubBase]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str
+    content: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    r: int
+    alpha: float
+    dropout: float
+    # "all-linear" or an explicit tuple of module names.
+    target_modules: str | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SftSettings:
+    epochs: float
+    # -1 (or any value <= 0): run by epochs.
+    max_steps: int
+    learning_rate: float
+    batch_size: int
+    gradient_accumulation: int
+    max_length: int
+    warmup_ratio: float
+    scheduler: str
+    seed: int
+    logging_steps: int
+    # 0 lets torch decide.
+    threads: int
+
+
+@dataclass(frozen=True)
+class TrainSftSpec:
+    base: BaseModelRef
+    train_path: str
+    lora: LoraSettings
+    training: SftSettings
+    output_dir: str
+    command: Literal["train-sft"] = "train-sft"
+
+
+@dataclass(frozen=True)
+class TokenizeSpec:
+    base: BaseModelRef
+    conversations: tuple[tuple[ChatMessage, ...], ...]
+    add_generation_prompt: bool
+    command: Literal["tokenize"] = "tokenize"
+
+
+@dataclass(frozen=True)
+class LogitsSpec:
+    base: BaseModelRef
+    token_ids: tuple[int, ...]
+    top_k: int
+    adapter_dir: str | None = None
+    command: Literal["logits"] = "logits"
+
+
+WorkerSpec = Union[TrainSftSpec, TokenizeSpec, LogitsSpec]
+
+
+class _Node:
+    """One JSON object in the spec, with its path for error messages."""
+
+    def __init__(self, value: Any, path: str) -> None:
+        if not isinstance(value, dict):
+            raise SpecError(path or "spec", f"expected an object, got {_describe(value)}")
+        self.value = value
+        self.path = path
+
+    def field_path(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def required(self, key: str) -> Any:
+        if key not in self.value:
+            raise SpecError(self.field_path(key), "is required")
+        return self.value[key]
+
+    def child(self, key: str) -> _Node:
+        return _Node(self.required(key), self.field_path(key))
+
+    def string(self, key: str, *, min_length: int = 0) -> str:
+        return _string(self.required(key), self.field_path(key), min_length=min_length)
+
+    def optional_string(self, key: str, *, min_length: int = 0) -> str | None:
+        # zod's `.optional()` admits a missing key, not null.
+        if key not in self.value:
+            return None
+        return _string(self.value[key], self.field_path(key), min_length=min_length)
+
+    def boolean(self, key: str) -> bool:
+        value = self.required(key)
+        if not isinstance(value, bool):
+            raise SpecError(self.field_path(key), f"expected a boolean, got {_describe(value)}")
+        return value
+
+    def number(self, key: str, *, minimum: float | None = None, maximum: float | None = None, positive: bool = False) -> float:
+        return _number(self.required(key), self.field_path(key), minimum=minimum, maximum=maximum, positive=positive)
+
+    def integer(self, key: str, *, minimum: int | None = None, positive: bool = False) -> int:
+        return _integer(self.required(key), self.field_path(key), minimum=minimum, positive=positive)
+
+    def enum(self, key: str, options: tuple[str, ...]) -> str:
+        value = self.required(key)
+        if value not in options:
+            expected = " | ".join(repr(option) for option in options)
+            raise SpecError(self.field_path(key), f"expected {expected}, got {_describe(value)}")
+        return value
+
+    def array(self, key: str, *, min_length: int = 0) -> list[Any]:
+        return _array(self.required(key), self.field_path(key), min_length=min_length)
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"{value!r}"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _string(value: Any, path: str, *, min_length: int) -> str:
+    if not isinstance(value, str):
+        raise SpecError(path, f"expected a string, got {_describe(value)}")
+    if len(value) < min_length:
+        raise SpecError(path, f"must have at least {min_length} character(s)")
+    return value
+
+
+def _number(value: Any, path: str, *, minimum: float | None, maximum: float | None, positive: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SpecError(path, f"expected a finite number, got {_describe(value)}")
+    if positive and not value > 0:
+        raise SpecError(path, f"must be positive, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise SpecError(path, f"must be >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise SpecError(path, f"must be <= {maximum}, got {value!r}")
+    return float(value)
+
+
+def _integer(value: Any, path: str, *, minimum: int | None, positive: bool) -> int:
+    # JSON has one number type: 4.0 is the integer 4 to zod, so accept integral floats.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
+        raise SpecError(path, f"expected an integer, got {_describe(value)}")
+    number = int(value)
+    if positive and number <= 0:
+        raise SpecError(path, f"must be a positive integer, got {number}")
+    if minimum is not None and number < minimum:
+        raise SpecError(path, f"must be >= {minimum}, got {number}")
+    return number
+
+
+def _array(value: Any, path: str, *, min_length: int) -> list[Any]:
+    if not isinstance(value, list):
+        raise SpecError(path, f"expected an array, got {_describe(value)}")
+    if len(value) < min_length:
+        raise SpecError(path, f"must hold at least {min_length} item(s)")
+    return value
+
+
+def parse_base(node: _Node) -> BaseModelRef:
+    kind = node.enum("kind", ("gguf", "hf-dir", "hub"))
+    if kind == "gguf":
+        return GgufBase(path=node.string("path", min_length=1))
+    if kind == "hf-dir":
+        return HfDirBase(path=node.string("path", min_length=1))
+    return HubBase(id=node.string("id", min_length=1), revision=node.optional_string("revision"))
+
+
+def parse_message(value: Any, path: str) -> ChatMessage:
+    node = _Node(value, path)
+    return ChatMessage(role=node.enum("role", ROLES), content=node.string("content"))
+
+
+def parse_messages(value: Any, path: str, *, min_length: int, exact_length: int | None = None) -> tuple[ChatMessage, ...]:
+    items = _array(value, path, min_length=min_length)
+    if exact_length is not None and len(items) != exact_length:
+        raise SpecError(path, f"must hold exactly {exact_length} item(s), got {len(items)}")
+    return tuple(parse_message(item, f"{path}[{index}]") for index, item in enumerate(items))
+
+
+def parse_prompt_completion(value: Any, path: str = "") -> tuple[tuple[ChatMessage, ...], tuple[ChatMessage, ...]]:
+    """One TRL conversational prompt-completion record (`PromptCompletionRecordSchema`)."""
+    node = _Node(value, path)
+    prompt = parse_messages(node.required("prompt"), node.field_path("prompt"), min_length=1)
+    completion = parse_messages(node.required("completion"), node.field_path("completion"), min_length=0, exact_length=1)
+    return prompt, completion
+
+
+def parse_lora(node: _Node) -> LoraSettings:
+    raw_targets = node.required("targetModules")
+    targets_path = node.field_path("targetModules")
+    if raw_targets == ALL_LINEAR:
+        targets: str | tuple[str, ...] = ALL_LINEAR
+    elif isinstance(raw_targets, list):
+        items = _array(raw_targets, targets_path, min_length=1)
+        targets = tuple(_string(item, f"{targets_path}[{index}]", min_length=1) for index, item in enumerate(items))
+    else:
+        raise SpecError(targets_path, f"expected 'all-linear' or an array of module names, got {_describe(raw_targets)}")
+    return LoraSettings(
+        r=node.integer("r", positive=True),
+        alpha=node.number("alpha", positive=True),
+        dropout=node.number("dropout", minimum=0, maximum=1),
+        target_modules=targets,
+    )
+
+
+def parse_training(node: _Node) -> SftSettings:
+    seed = node.integer("seed")
+    if not 0 <= seed <= MAX_SEED:
+        raise SpecError(node.field_path("seed"), f"must be between 0 and {MAX_SEED} for torch and numpy, got {seed}")
+    return SftSettings(
+        epochs=node.number("epochs", positive=True),
+        max_steps=node.integer("maxSteps"),
+        learning_rate=node.number("learningRate", positive=True),
+        batch_size=node.integer("batchSize", positive=True),
+        gradient_accumulation=node.integer("gradientAccumulation", positive=True),
+        max_length=node.integer("maxLength", positive=True),
+        warmup_ratio=node.number("warmupRatio", minimum=0, maximum=1),
+        scheduler=node.enum("scheduler", SCHEDULERS),
+        seed=seed,
+        logging_steps=node.integer("loggingSteps", positive=True),
+        threads=node.integer("threads", minimum=0),
+    )
+
+
+def parse_spec(raw: Any, expected_command: str | None = None) -> WorkerSpec:
+    """Validate a decoded spec document; `expected_command` is the CLI command, which must agree with it."""
+    root = _Node(raw, "")
+    command = root.enum("command", COMMANDS)
+    if expected_command is not None and command != expected_command:
+        raise SpecError("command", f"the spec is for {command!r} but the worker was asked to run {expected_command!r}")
+    base = parse_base(root.child("base"))
+    if command == "train-sft":
+        return TrainSftSpec(
+            base=base,
+            train_path=root.string("trainPath", min_length=1),
+            lora=parse_lora(root.child("lora")),
+            training=parse_training(root.child("training")),
+            output_dir=root.string("outputDir", min_length=1),
+        )
+    if command == "tokenize":
+        conversations = root.array("conversations", min_length=1)
+        return TokenizeSpec(
+            base=base,
+            conversations=tuple(
+                parse_messages(conversation, f"conversations[{index}]", min_length=1)
+                for index, conversation in enumerate(conversations)
+            ),
+            add_generation_prompt=root.boolean("addGenerationPrompt"),
+        )
+    token_ids = root.array("tokenIds", min_length=1)
+    return LogitsSpec(
+        base=base,
+        adapter_dir=root.optional_string("adapterDir", min_length=1),
+        token_ids=tuple(_integer(item, f"tokenIds[{index}]", minimum=0, positive=False) for index, item in enumerate(token_ids)),
+        top_k=root.integer("topK", positive=True),
+    )
+
+
+def load_spec_file(path: str, expected_command: str | None = None) -> WorkerSpec:
+    """Read and validate a spec file; `-` reads stdin."""
+    try:
+        text = Path(path).read_text(encoding="utf-8") if path != "-" else _read_stdin()
+    except OSError as error:
+        raise SpecError("", f"cannot read spec file {path!r}: {error.strerror or error}") from error
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SpecError("", f"spec file {path!r} is not JSON: line {error.lineno} column {error.colno}: {error.msg}") from error
+    return parse_spec(raw, expected_command)
+
+
+def _read_stdin() -> str:
+    import sys
+
+    return sys.stdin.read()
