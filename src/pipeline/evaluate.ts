@@ -1,5 +1,6 @@
 import type { ChatMessage } from '../contracts/worker.ts';
-import { createLlamaCppEngine, renderChatMl } from '../adapters/llm/llama-cpp-engine.ts';
+import { createLlamaCppEngine } from '../adapters/llm/llama-cpp-engine.ts';
+import { renderChatMl } from '../core/chat-template.ts';
 import type { EvalResultRow, StoredExample } from '../adapters/store/sqlite-store.ts';
 import { accuracy, confusionMatrix, macroF1 } from '../core/classification-metrics.ts';
 import { mcnemarExact, pairedBootstrap, pairedBootstrapOverIndices, percentile, wilsonInterval } from '../core/statistics.ts';

@@ -1,16 +1,23 @@
 import { Command, Option } from 'commander';
 import { describeError, UnderstudyError } from '../../core/errors.ts';
 import { createOutput, type Output } from './output.ts';
-import { runInit } from './commands/init.ts';
-import { runSetup } from './commands/setup.ts';
-import { runModelsList, runModelsPull } from './commands/models.ts';
-import { runDemo } from './commands/demo.ts';
+
+// Commands are loaded on use, so `--help` and light commands don't load llama.cpp.
+const lazy = (load: () => Promise<Handler>): Handler => async (options, output, args) => (await load())(options, output, args);
+const runInit = lazy(async () => (await import('./commands/init.ts')).runInit);
+const runSetup = lazy(async () => (await import('./commands/setup.ts')).runSetup);
+const runModelsList = lazy(async () => (await import('./commands/models.ts')).runModelsList);
+const runModelsPull = lazy(async () => (await import('./commands/models.ts')).runModelsPull);
+const runDemo = lazy(async () => (await import('./commands/demo.ts')).runDemo);
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command declares its own option type
+type Handler = (options: any, output: Output, args: string[]) => Promise<void>;
 
 /** Wrap a command so errors are rendered once, with file/line/field, and set the exit code. */
-function action<T extends { json?: boolean }>(handler: (options: T, output: Output, args: string[]) => Promise<void>) {
+function action(handler: Handler) {
   return async (...received: unknown[]): Promise<void> => {
     const command = received.at(-1) as Command;
-    const options = command.opts<T>();
+    const options = command.opts<{ json?: boolean }>();
     const output = createOutput({ json: options.json === true });
     try {
       await handler(options, output, command.args);
