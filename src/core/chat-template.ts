@@ -14,7 +14,7 @@ export const SMOLLM2_DEFAULT_SYSTEM = 'You are a helpful AI assistant named Smol
  */
 export function renderChatMl(messages: readonly ChatMessage[], options: { addGenerationPrompt: boolean; defaultSystem?: string }): string {
   let text = '';
-  if (messages[0]?.role !== 'system') text += `<|im_start|>system\n${options.defaultSystem ?? SMOLLM2_DEFAULT_SYSTEM}<|im_end|>\n`;
+  if (messages.length > 0 && messages[0]!.role !== 'system') text += `<|im_start|>system\n${options.defaultSystem ?? SMOLLM2_DEFAULT_SYSTEM}<|im_end|>\n`;
   for (const message of messages) text += `<|im_start|>${message.role}\n${message.content}<|im_end|>\n`;
   if (options.addGenerationPrompt) text += '<|im_start|>assistant\n';
   return text;

@@ -41,7 +41,7 @@ def test_logits_cli_with_the_trained_adapter(
     spec = {"command": "logits", "base": base_ref, "adapterDir": str(output_dir / "peft"), "tokenIds": ids, "topK": 10}
     run = run_worker("logits", spec, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert [event["event"] for event in run.events] == ["started", "result"]
+    assert [event["event"] for event in run.events] == ["started", "result", "done"]
     adapted = run.one("result")["result"]
     assert_sorted_distribution(adapted, 10)
     # The adapter was trained (lr 1e-3, 3 steps): the distribution must have moved away from the base.

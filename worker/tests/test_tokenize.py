@@ -23,7 +23,7 @@ def test_tokenize_cli_returns_chatml_texts_and_matching_ids(tmp_path: Path, base
     spec = {"command": "tokenize", "base": base_ref, "conversations": CONVERSATIONS, "addGenerationPrompt": True}
     run = run_worker("tokenize", spec, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert [event["event"] for event in run.events] == ["started", "result"]
+    assert [event["event"] for event in run.events] == ["started", "result", "done"]
     result = run.one("result")["result"]
     texts, token_ids = result["texts"], result["tokenIds"]
     assert len(texts) == len(token_ids) == len(CONVERSATIONS)

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import signal
 import sys
+import time
 import traceback
 from typing import NoReturn, Sequence
 
@@ -72,7 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .spec import load_spec_file
 
         spec = load_spec_file(args.spec, expected_command=args.command)
+        started = time.monotonic()
         importlib.import_module(COMMAND_MODULES[args.command]).run(spec, events)
+        # Every successful command ends with `done` (train-sft sends its own, with the training figures).
+        if not events.done_sent:
+            events.done(time.monotonic() - started)
         return 0
     except Terminated as stop:
         events.error("Terminated", str(stop))

@@ -38,6 +38,7 @@ class EventStream:
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._lock = threading.Lock()
+        self.done_sent = False
 
     def emit(self, event: str, **fields: Any) -> None:
         line = json.dumps({"event": event, **fields}, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
@@ -80,6 +81,7 @@ class EventStream:
         self.emit("result", result=result)
 
     def done(self, seconds: float, **train_fields: Any) -> None:
+        self.done_sent = True
         self.emit("done", seconds=round(seconds, 3), **train_fields)
 
     def error(self, error_type: str, message: str) -> None:
