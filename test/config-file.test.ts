@@ -39,7 +39,7 @@ test('a missing field points at its parent and says it is missing', () => {
 });
 
 test('an unknown field (a typo) is rejected', () => {
-  const text = defaultConfigText(dataDir).replace('  epochs: 2', '  epoch: 2');
+  const text = defaultConfigText(dataDir).replace(/^ {2}epochs: /m, '  epoch: ');
   expectConfigError(text, { field: 'training', message: /unknown field\(s\): epoch/ });
 });
 

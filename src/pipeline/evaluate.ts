@@ -136,7 +136,7 @@ function pairedBootstrapMetric(gold: string[], baseline: string[], candidate: st
       const goldSample = pick(gold);
       return macroF1(goldSample, pick(candidate)) - macroF1(goldSample, pick(baseline));
     },
-    iterations: Math.min(options.iterations, 2000),
+    iterations: options.iterations,
     seed: options.seed,
   });
   return { difference: result.difference, low: result.low, high: result.high };

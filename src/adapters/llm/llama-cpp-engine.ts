@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { statSync } from 'node:fs';
 import {
   getLlama,
@@ -55,7 +56,7 @@ export interface LlamaCppEngineOptions {
   adapterScale?: number;
   /** Tokens the context holds (prompt plus generated tokens, per sequence). */
   contextSize?: number;
-  /** CPU threads for evaluation; default: the backend's choice (the machine's math cores). */
+  /** CPU threads for evaluation; default: one per core. */
   threads?: number;
   /** Parallel sequences: up to this many `generate`/`nextTokenLogprobs` calls run at once; more wait. */
   sequences?: number;
@@ -173,7 +174,9 @@ export async function createLlamaCppEngine(options: LlamaCppEngineOptions): Prom
         contextSize: options.contextSize ?? 2048,
         sequences: sequenceCount,
         flashAttention: options.flashAttention ?? false,
-        ...(options.threads === undefined ? {} : { threads: options.threads }),
+        // Always explicit: left to the backend's default, a short generation on this 2-core machine took 45 s
+        // instead of 0.2 s (measured with 3.21.1), so the default is one thread per core.
+        threads: options.threads ?? os.availableParallelism(),
         ...(options.adapterPath === undefined ? {} : { lora: { adapters: [{ filePath: options.adapterPath, scale: options.adapterScale ?? 1 }] } }),
       });
     } catch (error) {
