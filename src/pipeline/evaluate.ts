@@ -2,8 +2,8 @@ import type { ChatMessage } from '../contracts/worker.ts';
 import { createLlamaCppEngine } from '../adapters/llm/llama-cpp-engine.ts';
 import { renderChatMl } from '../core/chat-template.ts';
 import type { EvalResultRow, StoredExample } from '../adapters/store/sqlite-store.ts';
-import { accuracy, confusionMatrix, macroF1 } from '../core/classification-metrics.ts';
-import { mcnemarExact, pairedBootstrap, pairedBootstrapOverIndices, percentile, wilsonInterval } from '../core/statistics.ts';
+import { accuracy, macroF1 } from '../core/classification-metrics.ts';
+import { mcnemarExact, mean, pairedBootstrap, pairedBootstrapOverIndices, percentile, wilsonInterval } from '../core/statistics.ts';
 
 /** One system under test: a model (+ adapter) with the instruction it gets. */
 export interface Candidate {
@@ -142,8 +142,3 @@ function pairedBootstrapMetric(gold: string[], baseline: string[], candidate: st
   return { difference: result.difference, low: result.low, high: result.high };
 }
 
-export { confusionMatrix };
-
-function mean(values: readonly number[]): number {
-  return values.length === 0 ? 0 : values.reduce((sum, value) => sum + value, 0) / values.length;
-}
