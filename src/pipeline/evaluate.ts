@@ -1,5 +1,5 @@
 import type { ChatMessage } from '../contracts/worker.ts';
-import { createLlamaCppEngine } from '../adapters/llm/llama-cpp-engine.ts';
+import { createCpuLlama, createLlamaCppEngine } from '../adapters/llm/llama-cpp-engine.ts';
 import { renderChatMl } from '../core/chat-template.ts';
 import type { EvalResultRow, StoredExample } from '../adapters/store/sqlite-store.ts';
 import { accuracy, macroF1 } from '../core/classification-metrics.ts';
@@ -53,35 +53,41 @@ export async function runCandidates(input: {
   onProgress?: (candidate: string, done: number, total: number) => void;
 }): Promise<Map<string, CandidateOutput[]>> {
   const outputs = new Map<string, CandidateOutput[]>();
-  for (const candidate of input.candidates) {
-    const engine = await createLlamaCppEngine({ modelPath: candidate.modelPath, adapterPath: candidate.adapterPath, threads: input.threads });
-    try {
-      const rows: CandidateOutput[] = [];
-      for (const example of input.examples) {
-        const prompt = renderChatMl(candidate.messagesFor(example.input), { addGenerationPrompt: true });
-        const generation = await engine.generate({
-          prompt,
-          maxTokens: input.maxTokens,
-          labels: input.constrainToLabels ? [...input.labels] : undefined,
-        });
-        const output = generation.text.trim();
-        rows.push({
-          candidate: candidate.name,
-          exampleId: example.id,
-          input: example.input,
-          gold: example.label ?? '',
-          output,
-          correct: output === example.label,
-          promptTokens: generation.promptTokens,
-          completionTokens: generation.completionTokens,
-          latencyMs: generation.latencyMs,
-        });
-        input.onProgress?.(candidate.name, rows.length, input.examples.length);
+  // One llama.cpp backend for all candidates: starting it (and its binary check) once, not per candidate.
+  const llama = await createCpuLlama();
+  try {
+    for (const candidate of input.candidates) {
+      const engine = await createLlamaCppEngine({ llama, modelPath: candidate.modelPath, adapterPath: candidate.adapterPath, threads: input.threads });
+      try {
+        const rows: CandidateOutput[] = [];
+        for (const example of input.examples) {
+          const prompt = renderChatMl(candidate.messagesFor(example.input), { addGenerationPrompt: true });
+          const generation = await engine.generate({
+            prompt,
+            maxTokens: input.maxTokens,
+            labels: input.constrainToLabels ? input.labels : undefined,
+          });
+          const output = generation.text.trim();
+          rows.push({
+            candidate: candidate.name,
+            exampleId: example.id,
+            input: example.input,
+            gold: example.label ?? '',
+            output,
+            correct: output === example.label,
+            promptTokens: generation.promptTokens,
+            completionTokens: generation.completionTokens,
+            latencyMs: generation.latencyMs,
+          });
+          input.onProgress?.(candidate.name, rows.length, input.examples.length);
+        }
+        outputs.set(candidate.name, rows);
+      } finally {
+        await engine.dispose();
       }
-      outputs.set(candidate.name, rows);
-    } finally {
-      await engine.dispose();
     }
+  } finally {
+    await llama.dispose();
   }
   return outputs;
 }

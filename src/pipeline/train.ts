@@ -102,8 +102,18 @@ export async function trainSft(input: {
     if (!existsSync(path.join(peftStaged, 'adapter_model.safetensors')) || !existsSync(ggufStaged)) {
       throw new WorkerError('the worker finished but its adapter files are missing', { file: stagingDir });
     }
+    // The worker reports each artifact's sha256 (the PEFT one covers the whole directory); the GGUF that
+    // llama.cpp will serve is hashed again here, so a file changed or cut short after the worker is caught.
+    const reported = (kind: 'peft-adapter' | 'gguf-lora'): string => {
+      const artifact = outcome.events.find((event) => event.event === 'artifact' && event.kind === kind);
+      if (artifact?.event !== 'artifact') throw new WorkerError(`the worker reported no ${kind} artifact`, { file: stagingDir });
+      return artifact.sha256;
+    };
     const ggufSha256 = await sha256File(ggufStaged);
-    const peftSha256 = await sha256File(path.join(peftStaged, 'adapter_model.safetensors'));
+    if (ggufSha256 !== reported('gguf-lora')) {
+      throw new WorkerError(`adapter.gguf hashes to ${ggufSha256}, not the ${reported('gguf-lora')} the worker reported`, { file: ggufStaged });
+    }
+    const peftSha256 = reported('peft-adapter');
     // A retrained adapter always gets a new file name: llama.cpp engines cache adapters by path.
     const ggufPath = path.join(runDir, `adapter-${ggufSha256.slice(0, 12)}.gguf`);
     const peftPath = path.join(runDir, 'peft');
