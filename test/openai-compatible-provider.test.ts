@@ -462,11 +462,11 @@ test('constraints: json-schema passes through as response_format; labels go as a
     assert.equal(streamed.result.text, 'positive');
 
     const offLabel = await providerError(provider.complete({ ...HELLO, constraint: labels }));
-    assert.equal(offLabel.failure, 'bad-response');
+    assert.equal(offLabel.failure, 'constraint-violated');
     assert.match(offLabel.message, /not one of the 2 labels/);
 
     const notJson = await providerError(provider.complete({ ...HELLO, constraint: { kind: 'json-schema', schema } }));
-    assert.equal(notJson.failure, 'bad-response');
+    assert.equal(notJson.failure, 'constraint-violated');
     assert.match(notJson.message, /not JSON although response_format json_schema was sent/);
   });
 });
@@ -481,7 +481,7 @@ test('constraints: labelConstraint "validate" sends no response_format and check
     const labels: OutputConstraint = { kind: 'labels', labels: ['positive', 'negative'] };
     assert.equal((await provider.complete({ ...HELLO, constraint: labels })).text, 'positive');
     assert.equal(bodyOf(server, 0).response_format, undefined);
-    assert.equal((await providerError(provider.complete({ ...HELLO, constraint: labels }))).failure, 'bad-response');
+    assert.equal((await providerError(provider.complete({ ...HELLO, constraint: labels }))).failure, 'constraint-violated');
   });
 });
 
@@ -571,7 +571,7 @@ test('serveProvider: any ChatProvider behind the protocol, JSON and SSE, errors 
     const schema = { type: 'object', properties: { a: { type: 'string' } }, required: ['a'], additionalProperties: false };
     const answer = await provider.complete({ ...HELLO, model: 'adapter-a', maxTokens: 7, seed: 3, stop: ['END'], constraint: { kind: 'json-schema', schema, name: 's' } }).catch((error: unknown) => error);
     // The inner provider answers prose to a JSON-schema request: the client refuses it, as it should.
-    assert.ok(ProviderError.isInstance(answer) && answer.failure === 'bad-response');
+    assert.ok(ProviderError.isInstance(answer) && answer.failure === 'constraint-violated');
     assert.deepEqual(seen[0], {
       model: 'adapter-a',
       messages: [{ role: 'user', content: 'Say hello' }],

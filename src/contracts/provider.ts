@@ -72,7 +72,8 @@ export type FinishReason = z.infer<typeof FinishReasonSchema>;
 export const ChatResultSchema = z.object({
   text: z.string(),
   finishReason: FinishReasonSchema,
-  usage: TokenUsageSchema,
+  /** `null`: the upstream reported no token usage (some servers omit it when streaming); cost is then `unknown`. */
+  usage: TokenUsageSchema.nullable(),
   /** Milliseconds from the call to the first generated token, and to the end (retries and queueing included). */
   latency: z.object({ firstTokenMs: z.number().nonnegative(), totalMs: z.number().nonnegative() }),
   cost: CostSchema,

@@ -75,6 +75,8 @@ export type ProviderFailure =
   | 'timeout'
   | 'network'
   | 'bad-response'
+  /** The model answered, but not within the constraint (not a label, not valid JSON for the schema): a wrong answer, not a transport failure. */
+  | 'constraint-violated'
   | 'unknown-model'
   | 'unsupported-schema'
   | 'invalid-request'

@@ -111,6 +111,7 @@ async function readBody(incoming: IncomingMessage): Promise<unknown> {
 export interface UsageFields {
   prompt_tokens: number;
   completion_tokens: number;
+  total_tokens?: number;
   prompt_tokens_details?: { cached_tokens: number };
 }
 
@@ -266,8 +267,9 @@ function constraintFrom(format: z.infer<typeof ChatCompletionsRequestSchema>['re
 
 const FINISH_REASONS: Record<FinishReason, string | null> = { stop: 'stop', length: 'length', 'content-filter': 'content_filter', other: null };
 
-function usageFields(result: ChatResult): UsageFields {
-  const usage: UsageFields = { prompt_tokens: result.usage.promptTokens, completion_tokens: result.usage.completionTokens };
+function usageFields(result: ChatResult): UsageFields | undefined {
+  if (result.usage === null) return undefined;
+  const usage: UsageFields = { prompt_tokens: result.usage.promptTokens, completion_tokens: result.usage.completionTokens, total_tokens: result.usage.promptTokens + result.usage.completionTokens };
   if (result.usage.cachedPromptTokens !== undefined) usage.prompt_tokens_details = { cached_tokens: result.usage.cachedPromptTokens };
   return usage;
 }
@@ -301,7 +303,7 @@ export function serveProvider(provider: ChatProvider): Promise<OpenAiCompatibleT
           created: Math.floor(Date.now() / 1000),
           model: result.model,
           choices: [{ index: 0, message: { role: 'assistant', content: result.text }, finish_reason: FINISH_REASONS[result.finishReason] }],
-          usage: { ...usageFields(result), total_tokens: result.usage.promptTokens + result.usage.completionTokens },
+          usage: usageFields(result),
         };
         return sendJson(response, 200, body);
       } catch (error) {
@@ -324,7 +326,7 @@ export function serveProvider(provider: ChatProvider): Promise<OpenAiCompatibleT
         response.write(chunk([{ index: 0, delta: {}, finish_reason: FINISH_REASONS[event.result.finishReason] }]));
         if (wantsStreamUsage(recorded.body)) {
           const usage = usageFields(event.result);
-          response.write(chunk([], { usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens } }));
+          if (usage !== undefined) response.write(chunk([], { usage }));
         }
       }
       response.write('data: [DONE]\n\n');

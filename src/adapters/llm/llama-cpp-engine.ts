@@ -595,7 +595,7 @@ function buildEngine({ options, llama, ownsLlama, model, modelInfo, adapters, se
           try {
             grammar.parse(text);
           } catch (error) {
-            throw new ProviderError(`the constrained output is not valid against the schema: ${errorText(error)}`, { failure: 'bad-response', provider: 'embedded', cause: error });
+            throw new ProviderError(`the constrained output is not valid against the schema: ${errorText(error)}`, { failure: 'constraint-violated', provider: 'embedded', cause: error });
           }
         },
       };

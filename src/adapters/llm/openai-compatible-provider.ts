@@ -65,7 +65,7 @@ export interface OpenAiCompatibleProviderOptions {
    * How a `labels` constraint reaches the server. `json-schema` (default): `response_format` json_schema with
    * an object root `{"label": <one of the labels>}` (OpenAI's strict mode needs an object root), and the
    * answer is unwrapped to the bare label. `validate`: no `response_format`; the model's text must be a label
-   * (surrounding whitespace ignored). Either way an answer that is not a label fails with `bad-response`.
+   * (surrounding whitespace ignored). Either way an answer that is not a label fails with `constraint-violated`.
    */
   labelConstraint?: 'json-schema' | 'validate';
   /** Ask for usage in streams (`stream_options.include_usage`); turn off for servers that reject the field. Default true. */
@@ -84,7 +84,6 @@ export interface OpenAiCompatibleProviderOptions {
  * Stands in for usage the upstream did not report (some servers omit it from streams). The contract has no
  * way to say "unknown" yet; the cost of such a call is `unknown` with a reason that says so.
  */
-const USAGE_NOT_REPORTED: TokenUsage = { promptTokens: 0, completionTokens: 0 };
 
 // Upstream bodies: only the fields we read, each tolerant of null and of extra fields.
 const UsageSchema = z.object({
@@ -235,7 +234,7 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleProvider
       return {
         text,
         finishReason: mapped,
-        usage: raw.usage ?? USAGE_NOT_REPORTED,
+        usage: raw.usage ?? null,
         latency: { firstTokenMs, totalMs },
         cost: priceOf(raw.usage, answeredBy),
         provider: id,
@@ -247,13 +246,13 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleProvider
       if (constraint === undefined) return text;
       if (constraint.kind === 'labels') {
         const label = labelIn(text, constraint.labels);
-        if (label === undefined) throw fail('bad-response', `the answer is not one of the ${constraint.labels.length} labels: ${excerpt(redact(text))}`, { attempts });
+        if (label === undefined) throw fail('constraint-violated', `the answer is not one of the ${constraint.labels.length} labels: ${excerpt(redact(text))}`, { attempts });
         return label;
       }
       try {
         JSON.parse(text);
       } catch {
-        throw fail('bad-response', `the answer is not JSON although response_format json_schema was sent: ${excerpt(redact(text))}`, {
+        throw fail('constraint-violated', `the answer is not JSON although response_format json_schema was sent: ${excerpt(redact(text))}`, {
           attempts,
           hint: 'this server may ignore response_format; use one that supports json_schema (vLLM, llama.cpp, Ollama ≥ 0.5, OpenAI)',
         });

@@ -9,6 +9,7 @@ const runSetup = lazy(async () => (await import('./commands/setup.ts')).runSetup
 const runModelsList = lazy(async () => (await import('./commands/models.ts')).runModelsList);
 const runModelsInfo = lazy(async () => (await import('./commands/models.ts')).runModelsInfo);
 const runModelsPull = lazy(async () => (await import('./commands/models.ts')).runModelsPull);
+const runChat = lazy(async () => (await import('./commands/chat.ts')).runChat);
 const runDemo = lazy(async () => (await import('./commands/demo.ts')).runDemo);
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command declares its own option type
@@ -65,6 +66,20 @@ models.command('pull')
   .argument('<id>', 'catalog id, e.g. smollm2-135m-instruct')
   .addOption(json)
   .action(action(runModelsPull));
+
+program.command('chat')
+  .description('talk to a base model or a tuned adapter on the embedded llama.cpp engine (one-shot with --message, else interactive)')
+  .requiredOption('--model <model>', 'catalog id (e.g. smollm2-135m-instruct) or a GGUF file')
+  .option('--adapter <file>', 'a GGUF LoRA adapter to apply')
+  .option('--system <text>', 'system prompt')
+  .option('--message <text>', 'one message; prints the answer and exits')
+  .option('--max-tokens <n>', 'most tokens per answer', '256')
+  .option('--temperature <t>', '0 (default) is greedy')
+  .option('--seed <n>', 'sampling seed')
+  .option('--labels <a,b,c>', 'constrain the answer to one of these labels')
+  .option('--usd-per-hour <price>', 'serving machine price, to show a cost per answer')
+  .addOption(json)
+  .action(action(runChat));
 
 program.command('demo')
   .description('Banking77 end to end: prompted base vs a LoRA adapter trained here, on a held-out sample, with statistics and an HTML report')
