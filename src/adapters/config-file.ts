@@ -76,6 +76,28 @@ evaluation:
   bootstrapIterations: 10000
   maxTokens: 24
   constrainToLabels: true  # both candidates answer with a label from the set (grammar-constrained decoding)
+
+# Model endpoints by name: the frontier model you call today, a teacher, a judge, a vLLM or Ollama server.
+# Any server that speaks the OpenAI chat completions protocol works; keys come from environment variables.
+providers: {}
+#  frontier:
+#    kind: openai-compatible
+#    baseUrl: https://api.openai.com/v1
+#    model: gpt-4o-mini
+#    apiKeyEnv: OPENAI_API_KEY
+#    priceAs: openai        # priced from @pydantic/genai-prices
+#  vllm:
+#    kind: openai-compatible
+#    baseUrl: http://127.0.0.1:8000/v1
+#    model: banking77-adapter
+
+# What calls cost. Hosted models: the genai-prices catalog, unless overridden here. Local models: the serving
+# machine's price per hour over its throughput (rates left out are measured while serving).
+pricing:
+  overrides: []
+#    - { model: banking77-adapter, inputUsdPerMillion: 0.05, outputUsdPerMillion: 0.10 }
+  serving:
+    usdPerHour: 0.20         # assumed: a small cloud CPU VM; set your own machine's price
 `;
 }
 

@@ -40,10 +40,14 @@ export const DataSourceSchema = z.strictObject({
 });
 export type DataSource = z.infer<typeof DataSourceSchema>;
 
+/** Chat-template families (`core/chat-template.ts`); a local GGUF without its own template names one. */
+export const ChatTemplateFamilySchema = z.enum(['chatml', 'gemma', 'llama3', 'qwen2.5', 'qwen3', 'mistral', 'phi3', 'phi4']);
+
 export const BaseModelConfigSchema = z.union([
   z.strictObject({ catalog: z.string().min(1) }),
-  z.strictObject({ ggufPath: z.string().min(1) }),
-  z.strictObject({ hfDir: z.string().min(1), ggufPath: z.string().min(1) }),
+  /** `chatTemplate`: the family to train and serve with when the GGUF carries no `tokenizer.chat_template`. */
+  z.strictObject({ ggufPath: z.string().min(1), chatTemplate: ChatTemplateFamilySchema.optional() }),
+  z.strictObject({ hfDir: z.string().min(1), ggufPath: z.string().min(1), chatTemplate: ChatTemplateFamilySchema.optional() }),
 ]);
 export type BaseModelConfig = z.infer<typeof BaseModelConfigSchema>;
 
@@ -75,6 +79,49 @@ export const EvaluationConfigSchema = z.strictObject({
 });
 export type EvaluationConfig = z.infer<typeof EvaluationConfigSchema>;
 
+/** A hosted or self-hosted model reached over the OpenAI chat completions protocol (OpenAI, Together, Fireworks, vLLM, Ollama, llama.cpp server). */
+export const ProviderConfigSchema = z.strictObject({
+  kind: z.literal('openai-compatible'),
+  /** The API root up to and including `/v1`, e.g. `https://api.openai.com/v1` or `http://127.0.0.1:8000/v1`. */
+  baseUrl: z.url({ protocol: /^https?$/ }),
+  /** The model name the upstream expects. */
+  model: z.string().min(1),
+  /** The environment variable that holds the API key; the key itself never goes into the config. */
+  apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
+  /** The @pydantic/genai-prices provider id to price calls by (openai, anthropic, together, fireworks, groq, ...); absent: guessed from the model name. */
+  priceAs: z.string().min(1).optional(),
+  maxConcurrency: z.number().int().positive().default(8),
+  timeoutMs: z.number().int().positive().default(60_000),
+  maxRetries: z.number().int().min(0).max(10).default(4),
+});
+export type ProviderConfig = z.infer<typeof ProviderConfigSchema>;
+
+export const PriceOverrideSchema = z.strictObject({
+  /** A provider name from `providers`; absent: any provider serving this model. */
+  provider: z.string().min(1).optional(),
+  model: z.string().min(1),
+  inputUsdPerMillion: z.number().nonnegative(),
+  outputUsdPerMillion: z.number().nonnegative(),
+  cachedInputUsdPerMillion: z.number().nonnegative().optional(),
+});
+
+export const PricingConfigSchema = z.strictObject({
+  /** Prices that win over the genai-prices catalog (negotiated rates, models it lacks). */
+  overrides: z.array(PriceOverrideSchema).default([]),
+  /**
+   * The serving cost model for local models: the machine's price per hour over its throughput. Rates left out
+   * are measured by the engine while it serves (or take them from `npm run bench:inference`).
+   */
+  serving: z
+    .strictObject({
+      usdPerHour: z.number().nonnegative(),
+      prefillTokensPerSecond: z.number().positive().optional(),
+      decodeTokensPerSecond: z.number().positive().optional(),
+    })
+    .optional(),
+});
+export type PricingConfig = z.infer<typeof PricingConfigSchema>;
+
 export const WorkspaceConfigSchema = z.strictObject({
   version: z.literal(1),
   task: TaskSchema,
@@ -82,5 +129,8 @@ export const WorkspaceConfigSchema = z.strictObject({
   baseModel: BaseModelConfigSchema,
   training: TrainingConfigSchema,
   evaluation: EvaluationConfigSchema,
+  /** Named model endpoints (the frontier model, a teacher, a judge, a vLLM server), by name. */
+  providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9-_]*$/, 'lowercase letters, digits, - and _'), ProviderConfigSchema).default({}),
+  pricing: PricingConfigSchema.default({ overrides: [] }),
 });
 export type WorkspaceConfig = z.infer<typeof WorkspaceConfigSchema>;

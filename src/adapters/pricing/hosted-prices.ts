@@ -21,13 +21,16 @@ export interface PriceOverride {
 export function createHostedPricer(options: { provider: string; catalogProvider?: string; overrides?: readonly PriceOverride[] }): (usage: TokenUsage, model: string) => Cost {
   const overrides = options.overrides ?? [];
   return (usage, model) => {
-    const override = overrides.find((entry) => entry.model === model && (entry.provider === undefined || entry.provider === options.provider));
+    // Upstreams answer with dated snapshots (`gpt-4o-mini-2024-07-18` for `gpt-4o-mini`): an override names the family.
+    const override = overrides.find(
+      (entry) => (entry.model === model || model.startsWith(`${entry.model}-`)) && (entry.provider === undefined || entry.provider === options.provider),
+    );
     const cached = Math.min(usage.cachedPromptTokens ?? 0, usage.promptTokens);
     if (override !== undefined) {
       const inputUsd =
         ((usage.promptTokens - cached) * override.inputUsdPerMillion + cached * (override.cachedInputUsdPerMillion ?? override.inputUsdPerMillion)) / 1e6;
       const outputUsd = (usage.completionTokens * override.outputUsdPerMillion) / 1e6;
-      return { kind: 'priced', usd: inputUsd + outputUsd, inputUsd, outputUsd, source: 'override', detail: `${options.provider} ${model} (configured price)` };
+      return { kind: 'priced', usd: inputUsd + outputUsd, inputUsd, outputUsd, source: 'override', detail: `${options.provider} ${override.model} (configured price)` };
     }
     let price: ReturnType<typeof calcPrice>;
     try {
