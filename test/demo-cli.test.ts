@@ -49,3 +49,15 @@ test('understudy demo --quick --json trains a real adapter, evaluates both candi
   db.close();
   assert.deepEqual(counts, { adapters: 1, results: 48, status: 'succeeded' });
 });
+
+test('understudy demo --base with an unknown model fails at once, naming the option and the known models', () => {
+  const workspace = mkdtempSync(path.join(os.tmpdir(), 'understudy-demo-'));
+  const run = spawnSync(process.execPath, [CLI, 'demo', '--quick', '--json', '--base', 'gemma-9-000m', '--workspace', workspace], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(run.status, 2, run.stderr.slice(-2000));
+  const result = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { ok: boolean; error: string; field: string; hint: string };
+  assert.equal(result.ok, false);
+  assert.match(result.error, /unknown model "gemma-9-000m"/);
+  assert.equal(result.field, '--base');
+  assert.match(result.hint, /gemma-3-270m/);
+  assert.ok(!existsSync(path.join(workspace, 'understudy.db')), 'nothing ran before the check');
+});

@@ -3,6 +3,9 @@ import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { before, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { requireCatalogModel } from '../src/adapters/models/catalog.ts';
+import { resolveChatTemplate, type ResolvedChatTemplate } from '../src/adapters/models/chat-template-source.ts';
 import { openStore, type Store } from '../src/adapters/store/sqlite-store.ts';
 import { ensureWorkerEnvironment, findPython } from '../src/adapters/worker/python-env.ts';
 import { EnvironmentError, UnderstudyError, WorkerError } from '../src/core/errors.ts';
@@ -17,13 +20,16 @@ const training: TrainingConfig = {
 };
 
 let python: string;
+let chatTemplate: ResolvedChatTemplate;
 before(async () => {
   python = (await ensureWorkerEnvironment()).python;
+  chatTemplate = await resolveChatTemplate(testModelPath(), { family: requireCatalogModel('smollm2-135m-instruct').chatTemplate });
 });
 
-function workspaceWithData(): { store: Store; datasetId: string; runsDir: string } {
+function workspaceWithData(): { store: Store; datasetId: string; runsDir: string; databaseFile: string } {
   const workspace = mkdtempSync(path.join(os.tmpdir(), 'understudy-train-'));
-  const store = openStore(path.join(workspace, 'understudy.db'));
+  const databaseFile = path.join(workspace, 'understudy.db');
+  const store = openStore(databaseFile);
   const examples = ['I lost my card', 'Where is my card?', 'Card stolen', 'Card not here yet'].map((input, index) => ({
     input,
     label: index % 2 === 0 ? 'lost_or_stolen_card' : 'card_arrival',
@@ -31,14 +37,14 @@ function workspaceWithData(): { store: Store; datasetId: string; runsDir: string
     provenance: { line: index + 2 },
   }));
   const dataset = store.registerDataset({ name: 'train-test', role: 'train', source: {}, examples });
-  return { store, datasetId: dataset.id, runsDir: path.join(workspace, 'runs') };
+  return { store, datasetId: dataset.id, runsDir: path.join(workspace, 'runs'), databaseFile };
 }
 
-test('a run whose worker fails is stored as failed and registers no adapter', async () => {
-  const { store, datasetId, runsDir } = workspaceWithData();
+test('a run whose worker fails is stored as failed, with its chat template, and registers no adapter', async () => {
+  const { store, datasetId, runsDir, databaseFile } = workspaceWithData();
   const corrupt = path.join(runsDir, '..', 'not-a-model.gguf');
   await assert.rejects(
-    trainSft({ store, python, base: { name: 'corrupt', ggufPath: corrupt, sha256: 'c'.repeat(64) }, datasetId, training, runsDir }),
+    trainSft({ store, python, base: { name: 'corrupt', ggufPath: corrupt, sha256: 'c'.repeat(64) }, chatTemplate, datasetId, training, runsDir }),
     (error: unknown) => error instanceof WorkerError,
   );
   const [run] = store.listRuns();
@@ -46,6 +52,12 @@ test('a run whose worker fails is stored as failed and registers no adapter', as
   assert.match(run!.error ?? '', /not-a-model\.gguf|No such file|not found/i);
   assert.equal(store.listAdapters().length, 0);
   store.close();
+  // The run's stored spec holds the template it was trained with, its hash and where it came from.
+  const db = new Database(databaseFile, { readonly: true });
+  const { spec_json: specJson } = db.prepare('SELECT spec_json FROM training_runs').get() as { spec_json: string };
+  db.close();
+  const spec = JSON.parse(specJson) as { chatTemplate: string; chatTemplateSha256: string; chatTemplateOrigin: string };
+  assert.deepEqual([spec.chatTemplate, spec.chatTemplateSha256, spec.chatTemplateOrigin], [chatTemplate.source, chatTemplate.sha256, 'gguf']);
 });
 
 test('a run interrupted mid-training is stored as interrupted, registers no adapter and leaves no adapter files', async () => {
@@ -54,7 +66,7 @@ test('a run interrupted mid-training is stored as interrupted, registers no adap
   let progressEvents = 0;
   await assert.rejects(
     trainSft({
-      store, python, base: { name: 'smollm2', ggufPath: testModelPath(), sha256: 'd'.repeat(64) }, datasetId, training: { ...training, maxSteps: 400 }, runsDir, signal: controller.signal,
+      store, python, base: { name: 'smollm2', ggufPath: testModelPath(), sha256: 'd'.repeat(64) }, chatTemplate, datasetId, training: { ...training, maxSteps: 400 }, runsDir, signal: controller.signal,
       onEvent: (event) => {
         if (event.event === 'progress' && (progressEvents += 1) === 1) controller.abort();
       },

@@ -65,6 +65,11 @@ export const TrainSftSpecSchema = z.object({
   training: SftSettingsSchema,
   /** The worker writes `peft/` (PEFT adapter dir) and `adapter.gguf` here. */
   outputDir: z.string().min(1),
+  /**
+   * The Jinja chat template to train with, resolved on this side (`chat-template-source.ts`): the worker sets it
+   * on the tokenizer, and the adapter's saved tokenizer files carry it. Serving renders the same string.
+   */
+  chatTemplate: z.string().min(1),
 });
 export type TrainSftSpec = z.infer<typeof TrainSftSpecSchema>;
 
@@ -72,7 +77,13 @@ export const TokenizeSpecSchema = z.object({
   command: z.literal('tokenize'),
   base: BaseModelRefSchema,
   conversations: z.array(z.array(ChatMessageSchema).min(1)).min(1),
-  addGenerationPrompt: z.boolean(),
+  /** One flag for every conversation, or one per conversation. */
+  addGenerationPrompt: z.union([z.boolean(), z.array(z.boolean())]),
+  /** The Jinja chat template to render with (as for `train-sft`). */
+  chatTemplate: z.string().min(1),
+}).refine((spec) => typeof spec.addGenerationPrompt === 'boolean' || spec.addGenerationPrompt.length === spec.conversations.length, {
+  message: 'must hold one flag per conversation',
+  path: ['addGenerationPrompt'],
 });
 export type TokenizeSpec = z.infer<typeof TokenizeSpecSchema>;
 
@@ -81,13 +92,37 @@ export const LogitsSpecSchema = z.object({
   base: BaseModelRefSchema,
   /** A PEFT adapter directory to apply on top of the base; absent for the base alone. */
   adapterDir: z.string().min(1).optional(),
-  tokenIds: z.array(z.number().int().nonnegative()).min(1),
-  /** How many of the most likely next tokens to return, at the last position. */
+  /** Token sequences, each scored on its own (one model load for all of them). */
+  sequences: z.array(z.array(z.number().int().nonnegative()).min(1)).min(1),
+  /** How many of the most likely next tokens to return, at each sequence's last position. */
   topK: z.number().int().positive(),
+  /** With `adapterDir`: also score every sequence with the adapter disabled (`baseTop`), from the same load. */
+  compareWithBase: z.boolean().optional(),
+}).refine((spec) => spec.compareWithBase !== true || spec.adapterDir !== undefined, {
+  message: 'needs adapterDir: without an adapter there is nothing to compare',
+  path: ['compareWithBase'],
 });
 export type LogitsSpec = z.infer<typeof LogitsSpecSchema>;
 
-export const WorkerSpecSchema = z.discriminatedUnion('command', [TrainSftSpecSchema, TokenizeSpecSchema, LogitsSpecSchema]);
+/** Timed greedy transformers `generate` per prompt, batch 1 (the inference benchmark's reference side). */
+export const BenchGenerateSpecSchema = z.object({
+  command: z.literal('bench-generate'),
+  base: BaseModelRefSchema,
+  /** A PEFT adapter directory applied (unmerged) on top of the base; absent for the base alone. */
+  adapterDir: z.string().min(1).optional(),
+  /** Prompt token ids, each generated from on its own. */
+  sequences: z.array(z.array(z.number().int().nonnegative()).min(1)).min(1),
+  maxNewTokens: z.number().int().positive(),
+  /** Always generate `maxNewTokens` (end of turn suppressed until then). */
+  ignoreEos: z.boolean().optional(),
+  /** Untimed generations first, cycling through the prompts. */
+  warmup: z.number().int().min(0),
+  /** torch threads; 0: one per core. */
+  threads: z.number().int().min(0),
+});
+export type BenchGenerateSpec = z.infer<typeof BenchGenerateSpecSchema>;
+
+export const WorkerSpecSchema = z.discriminatedUnion('command', [TrainSftSpecSchema, TokenizeSpecSchema, LogitsSpecSchema, BenchGenerateSpecSchema]);
 export type WorkerSpec = z.infer<typeof WorkerSpecSchema>;
 
 /** One JSON object per line on the worker's stdout. */
@@ -132,9 +167,16 @@ export const TokenizeResultSchema = z.object({
 });
 export type TokenizeResult = z.infer<typeof TokenizeResultSchema>;
 
+const TopLogprobsSchema = z.array(z.object({ tokenId: z.number().int(), logprob: z.number() }));
+
 export const LogitsResultSchema = z.object({
-  /** Natural-log probabilities at the last position, most likely first. */
-  top: z.array(z.object({ tokenId: z.number().int(), logprob: z.number() })),
+  /** One entry per requested sequence, in order. */
+  results: z.array(z.object({
+    /** Natural-log probabilities at the last position, most likely first (with the adapter, when one was given). */
+    top: TopLogprobsSchema,
+    /** The same with the adapter disabled; only with `compareWithBase`. */
+    baseTop: TopLogprobsSchema.optional(),
+  })),
   vocabSize: z.number().int(),
 });
 export type LogitsResult = z.infer<typeof LogitsResultSchema>;

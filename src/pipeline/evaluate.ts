@@ -1,6 +1,6 @@
 import type { ChatMessage } from '../contracts/worker.ts';
 import { createCpuLlama, createLlamaCppEngine } from '../adapters/llm/llama-cpp-engine.ts';
-import { renderChatMl } from '../core/chat-template.ts';
+import type { ChatTemplate } from '../core/chat-template.ts';
 import type { EvalResultRow, StoredExample } from '../adapters/store/sqlite-store.ts';
 import { accuracy, macroF1 } from '../core/classification-metrics.ts';
 import { mcnemarExact, mean, pairedBootstrap, pairedBootstrapOverIndices, percentile, wilsonInterval } from '../core/statistics.ts';
@@ -10,6 +10,8 @@ export interface Candidate {
   name: string;
   modelPath: string;
   adapterPath?: string;
+  /** The model's chat template (the one its adapter was trained with): renders the conversation to the prompt. */
+  chatTemplate: ChatTemplate;
   /** Builds the conversation for one input. */
   messagesFor(input: string): ChatMessage[];
 }
@@ -61,7 +63,7 @@ export async function runCandidates(input: {
       try {
         const rows: CandidateOutput[] = [];
         for (const example of input.examples) {
-          const prompt = renderChatMl(candidate.messagesFor(example.input), { addGenerationPrompt: true });
+          const prompt = candidate.chatTemplate.render(candidate.messagesFor(example.input), { addGenerationPrompt: true });
           const generation = await engine.generate({
             prompt,
             maxTokens: input.maxTokens,

@@ -2,6 +2,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { LoadedConfig } from '../adapters/config-file.ts';
 import { pullCatalogModel, resolveLocalModel, type ResolvedBaseModel } from '../adapters/models/acquire.ts';
+import { compileResolvedChatTemplate, resolveChatTemplate, type ResolvedChatTemplate } from '../adapters/models/chat-template-source.ts';
 import { openStore } from '../adapters/store/sqlite-store.ts';
 import { ensureWorkerEnvironment, type SetupProgress } from '../adapters/worker/python-env.ts';
 import type { WorkerEvent } from '../contracts/worker.ts';
@@ -26,6 +27,8 @@ export interface SliceResult {
   databaseFile: string;
   reportFile: string;
   base: { name: string; sha256: string; path: string };
+  /** The chat template the adapter was trained and both candidates were served with. */
+  chatTemplate: Pick<ResolvedChatTemplate, 'origin' | 'family' | 'sha256'>;
   data: { trainDatasetId: string; trainHash: string; trainExamples: number; evalDatasetId: string; evalHash: string; evalExamples: number; droppedForOverlap: number };
   training: Omit<TrainResult, 'run' | 'adapter' | 'lossCurve'> & { runId: string; adapterId: string; adapterSha256: string; adapterPath: string };
   candidates: CandidateSummary[];
@@ -46,6 +49,13 @@ export async function resolveBaseModel(loaded: LoadedConfig, onMessage?: (messag
   return resolveLocalModel(ggufPath, 'hfDir' in base ? path.resolve(loaded.directory, base.hfDir) : undefined);
 }
 
+/** The base's chat template: the GGUF's own, else the family the catalog entry (or the config) names. */
+export function resolveBaseChatTemplate(loaded: LoadedConfig, base: ResolvedBaseModel): Promise<ResolvedChatTemplate> {
+  const configured = loaded.config.baseModel;
+  const family = base.catalog?.chatTemplate ?? ('chatTemplate' in configured ? configured.chatTemplate : undefined);
+  return resolveChatTemplate(base.ggufPath, { family });
+}
+
 /**
  * The first real slice, end to end: worker environment, base model, a stratified held-out
  * sample and a decontaminated training sample, LoRA SFT, then prompted base vs tuned adapter on
@@ -60,6 +70,9 @@ export async function runSlice(loaded: LoadedConfig, workspace: string, hooks: S
     const environment = await ensureWorkerEnvironment({ onProgress: hooks.onSetup });
     const setupSeconds = (Date.now() - started) / 1000;
     const base = await resolveBaseModel(loaded, hooks.onModel);
+    const chatTemplate = await resolveBaseChatTemplate(loaded, base);
+    hooks.onModel?.(`chat template: ${chatTemplate.origin === 'gguf' ? 'the GGUF\'s own' : `built-in ${chatTemplate.family ?? ''}`} (sha256 ${chatTemplate.sha256.slice(0, 12)})`);
+    const compiledTemplate = compileResolvedChatTemplate(chatTemplate);
     const data = prepareClassificationData(loaded, store);
     const { config, labels } = loaded;
 
@@ -67,6 +80,7 @@ export async function runSlice(loaded: LoadedConfig, workspace: string, hooks: S
       store,
       python: environment.python,
       base,
+      chatTemplate,
       datasetId: data.train.dataset.id,
       training: config.training,
       runsDir: path.join(workspace, 'runs'),
@@ -78,8 +92,14 @@ export async function runSlice(loaded: LoadedConfig, workspace: string, hooks: S
 
     const baselinePrompt = fillTemplate(config.task.baselinePrompt, { labels: labels.join('\n') });
     const candidates: Candidate[] = [
-      { name: BASELINE_CANDIDATE, modelPath: base.ggufPath, messagesFor: (input) => classificationMessages(baselinePrompt, input) },
-      { name: TUNED_CANDIDATE, modelPath: base.ggufPath, adapterPath: training.adapter.ggufPath, messagesFor: (input) => classificationMessages(config.task.systemPrompt, input) },
+      { name: BASELINE_CANDIDATE, modelPath: base.ggufPath, chatTemplate: compiledTemplate, messagesFor: (input) => classificationMessages(baselinePrompt, input) },
+      {
+        name: TUNED_CANDIDATE,
+        modelPath: base.ggufPath,
+        adapterPath: training.adapter.ggufPath,
+        chatTemplate: compiledTemplate,
+        messagesFor: (input) => classificationMessages(config.task.systemPrompt, input),
+      },
     ];
     const outputs = await runCandidates({
       candidates,
@@ -98,6 +118,7 @@ export async function runSlice(loaded: LoadedConfig, workspace: string, hooks: S
     const evalConfig = {
       candidates: candidates.map((candidate) => ({ name: candidate.name, adapterSha256: candidate.adapterPath === undefined ? null : training.adapter.ggufSha256 })),
       baseSha256: base.sha256,
+      chatTemplateSha256: chatTemplate.sha256,
       constrainToLabels: config.evaluation.constrainToLabels,
       maxTokens: config.evaluation.maxTokens,
       decoding: 'greedy',
@@ -110,6 +131,7 @@ export async function runSlice(loaded: LoadedConfig, workspace: string, hooks: S
       databaseFile,
       reportFile: path.join(workspace, 'report.html'),
       base: { name: base.name, sha256: base.sha256, path: base.ggufPath },
+      chatTemplate: { origin: chatTemplate.origin, family: chatTemplate.family, sha256: chatTemplate.sha256 },
       data: {
         trainDatasetId: data.train.dataset.id,
         trainHash: data.train.dataset.contentHash,

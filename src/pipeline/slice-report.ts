@@ -52,6 +52,7 @@ export function buildEvalReport(input: {
       `Decoding: greedy; answers ${config.evaluation.constrainToLabels ? 'constrained to the label set by a grammar' : 'unconstrained'}, for both candidates.`,
       `The prompted base sees all ${input.labels.length} labels in its system prompt; the tuned adapter sees a one-line instruction.`,
       `${result.data.droppedForOverlap} training-pool rows were dropped because their normalized text matches a held-out input.`,
+      `Chat template (training and serving): ${result.chatTemplate.origin === 'gguf' ? "the base GGUF's own" : `Understudy's built-in ${result.chatTemplate.family ?? ''} template`}, sha256 ${result.chatTemplate.sha256}.`,
       `LoRA r=${config.training.lora.r}, alpha=${config.training.lora.alpha}, targets ${JSON.stringify(config.training.lora.targetModules)}, ${config.training.epochs} epoch(s), lr ${config.training.learningRate}.`,
     ],
   };

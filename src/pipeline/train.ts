@@ -4,6 +4,7 @@ import type { TrainingConfig } from '../contracts/config.ts';
 import type { BaseModelRef, PromptCompletionRecord, TrainSftSpec, WorkerEvent } from '../contracts/worker.ts';
 import type { ResolvedBaseModel } from '../adapters/models/acquire.ts';
 import { sha256File } from '../adapters/models/acquire.ts';
+import type { ResolvedChatTemplate } from '../adapters/models/chat-template-source.ts';
 import type { AdapterRecord, RunRecord, Store, StoredExample } from '../adapters/store/sqlite-store.ts';
 import { runWorker } from '../adapters/worker/worker-process.ts';
 import { InvalidInputError, WorkerError } from '../core/errors.ts';
@@ -45,6 +46,8 @@ export async function trainSft(input: {
   store: Store;
   python: string;
   base: ResolvedBaseModel;
+  /** The template to train with (`resolveChatTemplate`); serving must render the same one. */
+  chatTemplate: ResolvedChatTemplate;
   datasetId: string;
   training: TrainingConfig;
   /** Runs live in `<runsDir>/<run id>/`. */
@@ -75,8 +78,15 @@ export async function trainSft(input: {
       loggingSteps: 5,
       threads: input.threads ?? 0,
     },
+    chatTemplate: input.chatTemplate.source,
   };
-  const run = store.startRun({ datasetId: input.datasetId, baseSha256: input.base.sha256, method: 'sft', spec: { ...specWithoutPaths, baseSha256: input.base.sha256 } });
+  // The stored spec holds the template itself, and its hash and origin so runs can be compared at a glance.
+  const run = store.startRun({
+    datasetId: input.datasetId,
+    baseSha256: input.base.sha256,
+    method: 'sft',
+    spec: { ...specWithoutPaths, baseSha256: input.base.sha256, chatTemplateSha256: input.chatTemplate.sha256, chatTemplateOrigin: input.chatTemplate.origin },
+  });
   const runDir = path.join(input.runsDir, run.id);
   const stagingDir = path.join(runDir, 'staging');
   mkdirSync(stagingDir, { recursive: true });

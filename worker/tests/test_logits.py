@@ -33,20 +33,37 @@ def test_base_logits_in_process(base_model: Any, tokenizer: Any) -> None:
     assert abs(math.fsum(math.exp(entry["logprob"]) for entry in everything["top"]) - 1.0) < 1e-9
 
 
-def test_logits_cli_with_the_trained_adapter(
+def test_logits_cli_with_the_trained_adapter_and_the_base_from_one_load(
     tmp_path: Path, base_ref: dict[str, str], tokenizer: Any, base_model: Any, trained: tuple[WorkerRun, Path]
 ) -> None:
     _, output_dir = trained
     ids = list(tokenizer.apply_chat_template(PROMPT, tokenize=True, return_dict=True, add_generation_prompt=True)["input_ids"])
-    spec = {"command": "logits", "base": base_ref, "adapterDir": str(output_dir / "peft"), "tokenIds": ids, "topK": 10}
+    spec = {
+        "command": "logits", "base": base_ref, "adapterDir": str(output_dir / "peft"),
+        "sequences": [ids, ids[:-3]], "topK": 10, "compareWithBase": True,
+    }
     run = run_worker("logits", spec, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     assert [event["event"] for event in run.events] == ["started", "result", "done"]
-    adapted = run.one("result")["result"]
-    assert_sorted_distribution(adapted, 10)
-    # The adapter was trained (lr 1e-3, 3 steps): the distribution must have moved away from the base.
-    base = top_logprobs(base_model, ids, top_k=10)
-    assert adapted["top"] != base["top"]
+    result = run.one("result")["result"]
+    assert result["vocabSize"] == 49152 and len(result["results"]) == 2
+    for entry, sequence in zip(result["results"], spec["sequences"]):
+        adapted = {"top": entry["top"], "vocabSize": result["vocabSize"]}
+        assert_sorted_distribution(adapted, 10)
+        # With the adapter disabled the worker's base scores equal the plain base model's.
+        base = top_logprobs(base_model, sequence, top_k=10)
+        assert [item["tokenId"] for item in entry["baseTop"]] == [item["tokenId"] for item in base["top"]]
+        assert all(abs(a["logprob"] - b["logprob"]) < 1e-6 for a, b in zip(entry["baseTop"], base["top"]))
+        # The adapter was trained (lr 1e-3, 3 steps): the distribution must have moved away from the base.
+        assert entry["top"] != entry["baseTop"]
+
+
+def test_logits_cli_scores_the_base_alone_without_base_top(tmp_path: Path, base_ref: dict[str, str], tokenizer: Any) -> None:
+    ids = list(tokenizer.apply_chat_template(PROMPT, tokenize=True, return_dict=True, add_generation_prompt=True)["input_ids"])
+    run = run_worker("logits", {"command": "logits", "base": base_ref, "sequences": [ids], "topK": 3}, tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    [entry] = run.one("result")["result"]["results"]
+    assert len(entry["top"]) == 3 and "baseTop" not in entry
 
 
 def test_out_of_vocabulary_ids_are_rejected(base_model: Any) -> None:

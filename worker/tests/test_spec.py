@@ -33,17 +33,19 @@ TRAIN: dict[str, Any] = {
         "threads": 0,
     },
     "outputDir": "/runs/1",
+    "chatTemplate": "{% for message in messages %}{{ message['content'] }}{% endfor %}",
 }
 TOKENIZE: dict[str, Any] = {
     "command": "tokenize",
     "base": {"kind": "hub", "id": "HuggingFaceTB/SmolLM2-135M-Instruct"},
     "conversations": [[{"role": "user", "content": "hi"}]],
     "addGenerationPrompt": True,
+    "chatTemplate": "{{ messages[0]['content'] }}",
 }
 LOGITS: dict[str, Any] = {
     "command": "logits",
     "base": {"kind": "hf-dir", "path": "/models/smol"},
-    "tokenIds": [1, 2, 3],
+    "sequences": [[1, 2, 3]],
     "topK": 5,
 }
 
@@ -67,15 +69,21 @@ def test_valid_specs_parse_into_typed_dataclasses() -> None:
     assert train.base == GgufBase(path="/models/base.gguf")
     assert train.lora.target_modules == "all-linear"
     assert train.training.batch_size == 8 and train.training.scheduler == "cosine"
+    assert train.chat_template == TRAIN["chatTemplate"]
 
     tokenize = parse_spec(TOKENIZE)
     assert isinstance(tokenize, TokenizeSpec)
     assert tokenize.base == HubBase(id="HuggingFaceTB/SmolLM2-135M-Instruct", revision=None)
     assert tokenize.conversations[0][0].role == "user"
+    assert tokenize.add_generation_prompt == (True,) and tokenize.chat_template == TOKENIZE["chatTemplate"]
+    per_conversation = parse_spec(with_change(with_change(TOKENIZE, ("conversations",), [[{"role": "user", "content": "a"}]] * 2), ("addGenerationPrompt",), [True, False]))
+    assert isinstance(per_conversation, TokenizeSpec) and per_conversation.add_generation_prompt == (True, False)
 
-    logits = parse_spec(with_change(LOGITS, ("adapterDir",), "/runs/1/peft"))
+    logits = parse_spec(with_change(with_change(LOGITS, ("adapterDir",), "/runs/1/peft"), ("compareWithBase",), True))
     assert isinstance(logits, LogitsSpec)
-    assert logits.token_ids == (1, 2, 3) and logits.adapter_dir == "/runs/1/peft"
+    assert logits.sequences == ((1, 2, 3),) and logits.adapter_dir == "/runs/1/peft" and logits.compare_with_base
+    plain = parse_spec(LOGITS)
+    assert isinstance(plain, LogitsSpec) and not plain.compare_with_base
 
 
 def test_integral_floats_count_as_integers_and_unknown_keys_are_ignored() -> None:
@@ -117,8 +125,17 @@ def test_integral_floats_count_as_integers_and_unknown_keys_are_ignored() -> Non
         (TOKENIZE, ("addGenerationPrompt",), "yes", "addGenerationPrompt"),
         (TOKENIZE, ("base", "id"), ..., "base.id"),
         (TOKENIZE, ("base", "revision"), None, "base.revision"),
-        (LOGITS, ("tokenIds",), [], "tokenIds"),
-        (LOGITS, ("tokenIds",), [1, -2], "tokenIds[1]"),
+        (TRAIN, ("chatTemplate",), ..., "chatTemplate"),
+        (TRAIN, ("chatTemplate",), "", "chatTemplate"),
+        (TOKENIZE, ("chatTemplate",), 7, "chatTemplate"),
+        (TOKENIZE, ("addGenerationPrompt",), [True, False], "addGenerationPrompt"),
+        (TOKENIZE, ("addGenerationPrompt",), ["yes"], "addGenerationPrompt[0]"),
+        (LOGITS, ("sequences",), [], "sequences"),
+        (LOGITS, ("sequences",), [[]], "sequences[0]"),
+        (LOGITS, ("sequences",), [[1], [1, -2]], "sequences[1][1]"),
+        (LOGITS, ("sequences",), [1, 2], "sequences[0]"),
+        (LOGITS, ("compareWithBase",), True, "compareWithBase"),
+        (LOGITS, ("compareWithBase",), "yes", "compareWithBase"),
         (LOGITS, ("topK",), 0, "topK"),
         (LOGITS, ("adapterDir",), "", "adapterDir"),
     ],

@@ -19,8 +19,8 @@ CONVERSATIONS = [
 ]
 
 
-def test_tokenize_cli_returns_chatml_texts_and_matching_ids(tmp_path: Path, base_ref: dict[str, str], tokenizer: Any) -> None:
-    spec = {"command": "tokenize", "base": base_ref, "conversations": CONVERSATIONS, "addGenerationPrompt": True}
+def test_tokenize_cli_returns_chatml_texts_and_matching_ids(tmp_path: Path, base_ref: dict[str, str], tokenizer: Any, chat_template: str) -> None:
+    spec = {"command": "tokenize", "base": base_ref, "conversations": CONVERSATIONS, "addGenerationPrompt": True, "chatTemplate": chat_template}
     run = run_worker("tokenize", spec, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     assert [event["event"] for event in run.events] == ["started", "result", "done"]
@@ -46,3 +46,14 @@ def test_without_generation_prompt_the_text_ends_after_the_last_turn(tokenizer: 
     text, ids = render_and_tokenize(tokenizer, CONVERSATIONS[2], add_generation_prompt=False)
     assert text.endswith("<|im_start|>assistant\nlost_or_stolen_card<|im_end|>\n")
     assert tokenizer.decode(ids) == text
+
+
+def test_tokenize_cli_takes_one_generation_flag_per_conversation_and_the_spec_template(tmp_path: Path, base_ref: dict[str, str]) -> None:
+    template = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+    spec = {"command": "tokenize", "base": base_ref, "conversations": CONVERSATIONS[1:], "addGenerationPrompt": [True, False], "chatTemplate": template}
+    run = run_worker("tokenize", spec, tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    texts = run.one("result")["result"]["texts"]
+    # The spec's template (no default system turn) was used, not the GGUF's; the flags apply per conversation.
+    assert texts[0] == "<|im_start|>user\nWhere is my card?<|im_end|>\n<|im_start|>assistant\n"
+    assert texts[1].endswith("lost_or_stolen_card<|im_end|>\n")

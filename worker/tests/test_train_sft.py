@@ -7,7 +7,6 @@ import math
 import signal
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,7 +14,7 @@ from training_data import TRAIN_MAX_LENGTH, banking_records, train_spec, write_j
 from understudy_worker.artifacts import sha256_directory, sha256_file
 from understudy_worker.errors import DataError
 from understudy_worker.train_sft import read_records
-from worker_cli import WorkerRun, parse_events, worker_command, worker_env
+from worker_cli import WorkerRun, parse_events, run_worker, worker_command, worker_env
 
 
 def test_train_sft_emits_the_protocol_in_order(trained: tuple[WorkerRun, Path]) -> None:
@@ -79,13 +78,28 @@ def test_artifacts_exist_with_their_hashes(trained: tuple[WorkerRun, Path]) -> N
     assert sorted(path.name for path in output_dir.iterdir()) == ["adapter.gguf", "peft"]
 
 
-def test_the_saved_tokenizer_carries_the_training_chat_template(trained: tuple[WorkerRun, Path], tokenizer: Any) -> None:
-    _, output_dir = trained
-    peft_dir = output_dir / "peft"
-    saved = (peft_dir / "chat_template.jinja").read_text() if (peft_dir / "chat_template.jinja").is_file() else None
-    if saved is None:
-        saved = json.loads((peft_dir / "tokenizer_config.json").read_text())["chat_template"]
-    assert saved == tokenizer.chat_template
+def saved_chat_template(peft_dir: Path) -> str:
+    if (peft_dir / "chat_template.jinja").is_file():
+        return (peft_dir / "chat_template.jinja").read_text()
+    return json.loads((peft_dir / "tokenizer_config.json").read_text())["chat_template"]
+
+
+def test_the_saved_tokenizer_carries_the_training_chat_template(trained: tuple[WorkerRun, Path], chat_template: str) -> None:
+    run, output_dir = trained
+    assert saved_chat_template(output_dir / "peft") == chat_template
+    # The training log names the token that ends each trained completion: the model learns to stop with it.
+    assert any("completions end with '<|im_end|>'" in event["message"] for event in run.of("log"))
+
+
+def test_a_template_that_never_ends_the_assistant_turn_is_refused(tmp_path: Path, base_ref: dict[str, str], chat_template: str) -> None:
+    """The spec's template replaces the GGUF's own; one whose answers end without a special token fails before the model loads."""
+    train_path = write_jsonl(tmp_path / "train.jsonl", banking_records()[:4])
+    plain = "{% for message in messages %}{{ message['role'] + ': ' + message['content'] + '\\n' }}{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}"
+    run = run_worker("train-sft", train_spec(base_ref, train_path, tmp_path / "out", plain), tmp_path)
+    assert run.returncode == 1
+    error = run.one("error")
+    assert error["errorType"] == "TemplateMismatchError" and "would not learn to stop" in error["message"]
+    assert plain != chat_template
 
 
 def test_bad_training_records_name_the_line(tmp_path: Path) -> None:
@@ -97,11 +111,11 @@ def test_bad_training_records_name_the_line(tmp_path: Path) -> None:
     assert caught.value.line == 2 and "completion" in str(caught.value)
 
 
-def test_sigterm_stops_training_without_publishing_artifacts(tmp_path: Path, base_ref: dict[str, str]) -> None:
+def test_sigterm_stops_training_without_publishing_artifacts(tmp_path: Path, base_ref: dict[str, str], chat_template: str) -> None:
     train_path = write_jsonl(tmp_path / "train.jsonl", banking_records())
     output_dir = tmp_path / "out"
     spec_path = tmp_path / "spec.json"
-    spec_path.write_text(json.dumps(train_spec(base_ref, train_path, output_dir, maxSteps=200, loggingSteps=1)))
+    spec_path.write_text(json.dumps(train_spec(base_ref, train_path, output_dir, chat_template, maxSteps=200, loggingSteps=1)))
     process = subprocess.Popen(
         worker_command("train-sft", spec_path), cwd=tmp_path, env=worker_env(),
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,

@@ -34,11 +34,12 @@ def banking_records() -> list[dict[str, Any]]:
     return records
 
 
-def train_spec(base_ref: dict[str, str], train_path: Path, output_dir: Path, **training: Any) -> dict[str, Any]:
+def train_spec(base_ref: dict[str, str], train_path: Path, output_dir: Path, chat_template: str, **training: Any) -> dict[str, Any]:
     return {
         "command": "train-sft",
         "base": base_ref,
         "trainPath": str(train_path),
+        "chatTemplate": chat_template,
         "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "targetModules": "all-linear"},
         "training": {
             "epochs": 1,

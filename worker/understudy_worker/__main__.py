@@ -21,11 +21,13 @@ COMMAND_MODULES = {
     "train-sft": "understudy_worker.train_sft",
     "tokenize": "understudy_worker.tokenize_chat",
     "logits": "understudy_worker.logits",
+    "bench-generate": "understudy_worker.bench_generate",
 }
 COMMAND_HELP = {
     "train-sft": "LoRA SFT with TRL; writes <outputDir>/peft/ and <outputDir>/adapter.gguf",
     "tokenize": "render conversations with the base's chat template and return texts and token ids",
     "logits": "top-k next-token log-probabilities at the last position (base, or base + PEFT adapter)",
+    "bench-generate": "timed greedy generation (prefill and decode per prompt) for the inference benchmark",
 }
 SIGNAL_EXIT_CODES = {"SIGTERM": 143, "SIGINT": 130}
 

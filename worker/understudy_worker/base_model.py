@@ -41,11 +41,19 @@ def prepare_environment(base: BaseModelRef) -> None:
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 
-def load_tokenizer(base: BaseModelRef) -> PreTrainedTokenizerBase:
+def load_tokenizer(base: BaseModelRef, chat_template: str | None = None) -> PreTrainedTokenizerBase:
+    """The base's tokenizer; with `chat_template`, that template replaces whatever the base carries (or lacks).
+
+    The TypeScript side resolves the template once (the GGUF's own, else the catalog family's) and passes it in
+    every spec, so training, the saved adapter's tokenizer files and llama.cpp serving all use the same string.
+    """
     from transformers import AutoTokenizer
 
     name, kwargs = _source(base)
-    return AutoTokenizer.from_pretrained(name, **kwargs)
+    tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
+    return tokenizer
 
 
 def load_model(base: BaseModelRef) -> PreTrainedModel:

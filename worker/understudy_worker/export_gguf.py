@@ -11,6 +11,8 @@ The format, as llama.cpp's adapter loader reads it:
 Llama-family GGUF files store q/k weight rows permuted (the HF→GGUF rotary layout change) and transformers
 undoes that permutation when it loads a GGUF, so an adapter trained in transformers has q/k rows in HF order:
 `lora_b` of q_proj/k_proj gets the same row permutation (A acts on the input side, which is not permuted).
+Only llama.cpp's llama-family converter permutes; Qwen2 and Gemma 3 keep HF row order. (Gemma's converter adds 1
+to RMSNorm weights, which LoRA never targets.) Gemma 3 ties its output layer to the token embedding.
 
 Usable on its own: `python -m understudy_worker.export_gguf PEFT_DIR OUT.gguf --base-gguf BASE.gguf`.
 """
@@ -37,9 +39,12 @@ HF_MODEL_TYPES: dict[str, tuple[str, bool]] = {
     "llama": ("llama", True),
     "mistral": ("llama", True),
     "qwen2": ("qwen2", False),
+    # Gemma 3: the text-only model (270M, 1B) and the multimodal one, whose text backbone llama.cpp runs.
+    "gemma3_text": ("gemma3", False),
+    "gemma3": ("gemma3", False),
 }
 # GGUF architecture -> whether its q/k rows are permuted relative to HF.
-GGUF_ARCHITECTURES: dict[str, bool] = {"llama": True, "qwen2": False}
+GGUF_ARCHITECTURES: dict[str, bool] = {"llama": True, "qwen2": False, "gemma3": False}
 
 # HF module path inside a decoder layer -> GGUF tensor stem inside `blk.N`.
 LAYER_MODULES: dict[str, str] = {
@@ -53,7 +58,14 @@ LAYER_MODULES: dict[str, str] = {
 }
 EMBEDDING_MODULES = ("embed_tokens", "wte", "word_embeddings")
 
-_LAYER_MODULE = re.compile(r"^(?:.*\.)?layers\.(\d+)\.(" + "|".join(re.escape(key) for key in LAYER_MODULES) + r")$")
+# Decoder layers of the language model only: `model.layers.N` (causal LMs) or `model.language_model.layers.N`
+# (multimodal Gemma 3). A vision tower's `...encoder.layers.N.self_attn.q_proj` must not match: llama.cpp's
+# `blk.N` tensors are the text decoder's.
+_LAYER_MODULE = re.compile(
+    r"^(?:model\.|model\.language_model\.|language_model\.(?:model\.)?)?layers\.(\d+)\.("
+    + "|".join(re.escape(key) for key in LAYER_MODULES)
+    + r")$"
+)
 _ADAPTER_KEY = re.compile(r"^(?:base_model\.model\.)?(.+)\.lora_([AB])\.weight$")
 
 # adapter_config.json keys whose non-default values change what the adapter computes in ways a plain
@@ -123,6 +135,11 @@ class BaseLayout:
         if model_type not in HF_MODEL_TYPES:
             raise ExportError(f"GGUF LoRA export supports model types {sorted(HF_MODEL_TYPES)}; the base is {model_type!r}")
         architecture, permute_qk = HF_MODEL_TYPES[model_type]
+        text_config = values.get("text_config")
+        if isinstance(text_config, Mapping):
+            # A multimodal config: the heads are the text decoder's; tying is declared on either level.
+            tied_default = values.get("tie_word_embeddings", True)
+            values = {**text_config, "tie_word_embeddings": text_config.get("tie_word_embeddings", tied_default)}
         n_head = int(values["num_attention_heads"])
         return cls(
             architecture=architecture,

@@ -1,4 +1,8 @@
-"""`logits`: one forward pass of the base (optionally with a PEFT adapter) for logit parity checks."""
+"""`logits`: forward passes of the base (optionally with a PEFT adapter) for logit parity checks.
+
+Loading a base is the slow part (a dequantized GGUF takes about a minute for a 270M model on two cores), so one
+call scores any number of sequences, and with `compareWithBase` also scores them with the adapter disabled.
+"""
 
 from __future__ import annotations
 
@@ -38,9 +42,17 @@ def run(spec: LogitsSpec, events: EventStream) -> None:
 
     events.started("logits", describe_device(), torch.__version__)
     model = load_model(spec.base)
-    if spec.adapter_dir is not None:
+    if spec.adapter_dir is None:
+        results = [{"top": top_logprobs(model, ids, spec.top_k)["top"]} for ids in spec.sequences]
+    else:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, spec.adapter_dir)
         model.eval()
-    events.result(top_logprobs(model, spec.token_ids, spec.top_k))
+        results = [{"top": top_logprobs(model, ids, spec.top_k)["top"]} for ids in spec.sequences]
+        if spec.compare_with_base:
+            with model.disable_adapter():
+                for result, ids in zip(results, spec.sequences):
+                    result["baseTop"] = top_logprobs(model, ids, spec.top_k)["top"]
+    vocab_size = int(model.get_output_embeddings().weight.shape[0])
+    events.result({"vocabSize": vocab_size, "results": results})

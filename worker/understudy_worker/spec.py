@@ -14,7 +14,7 @@ from typing import Any, Literal, Union
 
 from .errors import SpecError
 
-COMMANDS = ("train-sft", "tokenize", "logits")
+COMMANDS = ("train-sft", "tokenize", "logits", "bench-generate")
 ROLES = ("system", "user", "assistant")
 SCHEDULERS = ("linear", "cosine", "constant")
 ALL_LINEAR = "all-linear"
@@ -86,6 +86,8 @@ class TrainSftSpec:
     lora: LoraSettings
     training: SftSettings
     output_dir: str
+    # The Jinja chat template to train with (the TypeScript side resolves it; the worker never picks one).
+    chat_template: str
     command: Literal["train-sft"] = "train-sft"
 
 
@@ -93,20 +95,41 @@ class TrainSftSpec:
 class TokenizeSpec:
     base: BaseModelRef
     conversations: tuple[tuple[ChatMessage, ...], ...]
-    add_generation_prompt: bool
+    # One flag per conversation (a single boolean in the spec applies to all).
+    add_generation_prompt: tuple[bool, ...]
+    chat_template: str
     command: Literal["tokenize"] = "tokenize"
 
 
 @dataclass(frozen=True)
 class LogitsSpec:
     base: BaseModelRef
-    token_ids: tuple[int, ...]
+    # Each sequence is scored on its own; the answer is at its last position.
+    sequences: tuple[tuple[int, ...], ...]
     top_k: int
     adapter_dir: str | None = None
+    # With an adapter: also score every sequence with the adapter disabled (one model load for both).
+    compare_with_base: bool = False
     command: Literal["logits"] = "logits"
 
 
-WorkerSpec = Union[TrainSftSpec, TokenizeSpec, LogitsSpec]
+@dataclass(frozen=True)
+class BenchGenerateSpec:
+    base: BaseModelRef
+    # Prompt token ids, each generated from on its own (batch 1).
+    sequences: tuple[tuple[int, ...], ...]
+    max_new_tokens: int
+    # Untimed generations before the timed ones (cycling through the prompts).
+    warmup: int
+    # torch threads; 0: one per core.
+    threads: int
+    adapter_dir: str | None = None
+    # Always generate `max_new_tokens` (the end-of-turn token is suppressed until then).
+    ignore_eos: bool = False
+    command: Literal["bench-generate"] = "bench-generate"
+
+
+WorkerSpec = Union[TrainSftSpec, TokenizeSpec, LogitsSpec, BenchGenerateSpec]
 
 
 class _Node:
@@ -139,10 +162,12 @@ class _Node:
         return _string(self.value[key], self.field_path(key), min_length=min_length)
 
     def boolean(self, key: str) -> bool:
-        value = self.required(key)
-        if not isinstance(value, bool):
-            raise SpecError(self.field_path(key), f"expected a boolean, got {_describe(value)}")
-        return value
+        return _boolean(self.required(key), self.field_path(key))
+
+    def optional_boolean(self, key: str) -> bool | None:
+        if key not in self.value:
+            return None
+        return _boolean(self.value[key], self.field_path(key))
 
     def number(self, key: str, *, minimum: float | None = None, maximum: float | None = None, positive: bool = False) -> float:
         return _number(self.required(key), self.field_path(key), minimum=minimum, maximum=maximum, positive=positive)
@@ -175,6 +200,12 @@ def _describe(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+def _boolean(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError(path, f"expected a boolean, got {_describe(value)}")
+    return value
 
 
 def _string(value: Any, path: str, *, min_length: int) -> str:
@@ -297,6 +328,7 @@ def parse_spec(raw: Any, expected_command: str | None = None) -> WorkerSpec:
             lora=parse_lora(root.child("lora")),
             training=parse_training(root.child("training")),
             output_dir=root.string("outputDir", min_length=1),
+            chat_template=root.string("chatTemplate", min_length=1),
         )
     if command == "tokenize":
         conversations = root.array("conversations", min_length=1)
@@ -306,15 +338,64 @@ def parse_spec(raw: Any, expected_command: str | None = None) -> WorkerSpec:
                 parse_messages(conversation, f"conversations[{index}]", min_length=1)
                 for index, conversation in enumerate(conversations)
             ),
-            add_generation_prompt=root.boolean("addGenerationPrompt"),
+            add_generation_prompt=parse_generation_flags(root, len(conversations)),
+            chat_template=root.string("chatTemplate", min_length=1),
         )
-    token_ids = root.array("tokenIds", min_length=1)
+    if command == "bench-generate":
+        return parse_bench_generate(root, base)
+    sequences = root.array("sequences", min_length=1)
+    adapter_dir = root.optional_string("adapterDir", min_length=1)
+    compare_with_base = root.optional_boolean("compareWithBase") or False
+    if compare_with_base and adapter_dir is None:
+        raise SpecError("compareWithBase", "needs adapterDir: without an adapter there is nothing to compare")
     return LogitsSpec(
         base=base,
-        adapter_dir=root.optional_string("adapterDir", min_length=1),
-        token_ids=tuple(_integer(item, f"tokenIds[{index}]", minimum=0, positive=False) for index, item in enumerate(token_ids)),
+        adapter_dir=adapter_dir,
+        sequences=tuple(
+            tuple(
+                _integer(item, f"sequences[{index}][{position}]", minimum=0, positive=False)
+                for position, item in enumerate(_array(sequence, f"sequences[{index}]", min_length=1))
+            )
+            for index, sequence in enumerate(sequences)
+        ),
         top_k=root.integer("topK", positive=True),
+        compare_with_base=compare_with_base,
     )
+
+
+def parse_token_sequences(root: _Node) -> tuple[tuple[int, ...], ...]:
+    return tuple(
+        tuple(
+            _integer(item, f"sequences[{index}][{position}]", minimum=0, positive=False)
+            for position, item in enumerate(_array(sequence, f"sequences[{index}]", min_length=1))
+        )
+        for index, sequence in enumerate(root.array("sequences", min_length=1))
+    )
+
+
+def parse_bench_generate(root: _Node, base: BaseModelRef) -> BenchGenerateSpec:
+    return BenchGenerateSpec(
+        base=base,
+        sequences=parse_token_sequences(root),
+        max_new_tokens=root.integer("maxNewTokens", positive=True),
+        warmup=root.integer("warmup", minimum=0),
+        threads=root.integer("threads", minimum=0),
+        adapter_dir=root.optional_string("adapterDir", min_length=1),
+        ignore_eos=root.optional_boolean("ignoreEos") or False,
+    )
+
+
+def parse_generation_flags(root: _Node, count: int) -> tuple[bool, ...]:
+    """`addGenerationPrompt`: one boolean for every conversation, or an array with one per conversation."""
+    value = root.required("addGenerationPrompt")
+    path = root.field_path("addGenerationPrompt")
+    if isinstance(value, bool):
+        return (value,) * count
+    if not isinstance(value, list):
+        raise SpecError(path, f"expected a boolean or an array of booleans, got {_describe(value)}")
+    if len(value) != count:
+        raise SpecError(path, f"must hold one flag per conversation ({count}), got {len(value)}")
+    return tuple(_boolean(item, f"{path}[{index}]") for index, item in enumerate(value))
 
 
 def load_spec_file(path: str, expected_command: str | None = None) -> WorkerSpec:

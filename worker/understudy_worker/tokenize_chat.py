@@ -1,4 +1,4 @@
-"""`tokenize`: render conversations with the base's chat template and tokenize them, as training does.
+"""`tokenize`: render conversations with the spec's chat template and tokenize them, as training does.
 
 The TypeScript side compares these ids with llama.cpp's tokenization of the same text: a template or
 tokenizer mismatch between training and serving must fail loudly.
@@ -38,6 +38,42 @@ def render_and_tokenize(
     return text, ids
 
 
+def trained_completion_ids(
+    tokenizer: PreTrainedTokenizerBase, prompt: list[dict[str, str]], completion: list[dict[str, str]]
+) -> list[int]:
+    """The ids TRL's completion-only loss trains on for one record: prompt + completion after their common prefix."""
+    prompt_ids = list(
+        tokenizer.apply_chat_template(prompt, tokenize=True, return_dict=True, add_generation_prompt=True)["input_ids"]
+    )
+    full_ids = list(tokenizer.apply_chat_template(prompt + completion, tokenize=True, return_dict=True)["input_ids"])
+    common = 0
+    while common < min(len(prompt_ids), len(full_ids)) and prompt_ids[common] == full_ids[common]:
+        common += 1
+    return full_ids[common:]
+
+
+def completion_stop_token(
+    tokenizer: PreTrainedTokenizerBase, prompt: list[dict[str, str]], completion: list[dict[str, str]]
+) -> int:
+    """The special token that ends the trained completion, so the model learns to stop by emitting it.
+
+    Raises `TemplateMismatchError` when the template closes the assistant turn with no special token (after
+    trailing whitespace): a model trained on it would never learn to end its answer.
+    """
+    ids = trained_completion_ids(tokenizer, prompt, completion)
+    special = set(tokenizer.all_special_ids) | set(tokenizer.get_added_vocab().values())
+    # Whitespace after the end-of-turn token (Gemma writes "\n", itself an added token) is trained too but does not end the turn.
+    while ids and tokenizer.decode([ids[-1]]).strip() == "":
+        ids.pop()
+    if not ids or ids[-1] not in special:
+        ending = tokenizer.decode(ids[-3:]) if ids else ""
+        raise TemplateMismatchError(
+            f"the chat template ends the assistant turn with {ending!r}, not with a special token: a model trained on "
+            f"it would not learn to stop (choose a template whose assistant turn ends with an end-of-turn token)"
+        )
+    return ids[-1]
+
+
 def _messages(conversation: tuple[ChatMessage, ...]) -> list[dict[str, str]]:
     return [message.to_dict() for message in conversation]
 
@@ -47,11 +83,11 @@ def run(spec: TokenizeSpec, events: EventStream) -> None:
     import torch
 
     events.started("tokenize", describe_device(), torch.__version__)
-    tokenizer = load_tokenizer(spec.base)
+    tokenizer = load_tokenizer(spec.base, spec.chat_template)
     texts: list[str] = []
     token_ids: list[list[int]] = []
-    for conversation in spec.conversations:
-        text, ids = render_and_tokenize(tokenizer, _messages(conversation), spec.add_generation_prompt)
+    for conversation, add_generation_prompt in zip(spec.conversations, spec.add_generation_prompt):
+        text, ids = render_and_tokenize(tokenizer, _messages(conversation), add_generation_prompt)
         texts.append(text)
         token_ids.append(ids)
     result: dict[str, Any] = {"texts": texts, "tokenIds": token_ids}

@@ -13,6 +13,7 @@ from .errors import DataError, SpecError
 from .export_gguf import BaseLayout, check_lora_config, export_peft_dir, gguf_weight_name
 from .protocol import EventStream, finite_or_none
 from .spec import ALL_LINEAR, GgufBase, TrainSftSpec, parse_prompt_completion
+from .tokenize_chat import completion_stop_token
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -124,7 +125,10 @@ def run(spec: TrainSftSpec, events: EventStream) -> None:
     transformers.utils.logging.set_verbosity_warning()
 
     load_started = time.monotonic()
-    tokenizer = load_tokenizer(spec.base)
+    tokenizer = load_tokenizer(spec.base, spec.chat_template)
+    # Before the slow model load: a template that never ends the assistant turn with a special token is refused.
+    stop_token = completion_stop_token(tokenizer, rows[0]["prompt"], rows[0]["completion"])
+    events.log(f"completions end with {tokenizer.convert_ids_to_tokens(stop_token)!r} (id {stop_token}), trained so the model learns to stop")
     model = load_model(spec.base)
     layout = base_layout(spec, model.config)
     events.log(f"loaded base in {time.monotonic() - load_started:.1f}s ({layout.architecture}, {model.num_parameters():,} parameters)")
@@ -200,7 +204,7 @@ def run(spec: TrainSftSpec, events: EventStream) -> None:
 
         peft_dir = staging / PEFT_DIR_NAME
         model.save_pretrained(str(peft_dir), save_embedding_layers=False)
-        # The tokenizer files carry the chat template used in training, for serving-side comparison.
+        # The tokenizer files carry the chat template used in training (the spec's), for serving-side comparison.
         tokenizer.save_pretrained(str(peft_dir))
         gguf_path = staging / GGUF_FILE_NAME
         summary = export_peft_dir(peft_dir, gguf_path, layout, name=f"understudy LoRA r={spec.lora.r}")

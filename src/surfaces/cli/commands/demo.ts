@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { defaultConfigText, loadConfigFile, parseConfigText, type LoadedConfig } from '../../../adapters/config-file.ts';
+import { requireCatalogModel } from '../../../adapters/models/catalog.ts';
 import { EXAMPLES_BANKING77_DIR, PACKAGE_ROOT } from '../../../adapters/paths.ts';
 import { runSlice, type SliceResult } from '../../../pipeline/run-slice.ts';
 import type { Output, ProgressTask } from '../output.ts';
@@ -8,6 +9,8 @@ export interface DemoOptions {
   workspace: string;
   config?: string;
   quick?: boolean;
+  /** A catalog model id to use as the base instead of the config's (the embedded default is SmolLM2-135M-Instruct). */
+  base?: string;
   threads?: number;
   json?: boolean;
 }
@@ -32,10 +35,19 @@ export function applyQuick(loaded: LoadedConfig): LoadedConfig {
   };
 }
 
+/** The same run on another catalog base; checked before any setup, so a typo fails at once. */
+export function withCatalogBase(loaded: LoadedConfig, id: string): LoadedConfig {
+  requireCatalogModel(id, { field: '--base' });
+  return { ...loaded, config: { ...loaded.config, baseModel: { catalog: id } } };
+}
+
 export async function runDemo(options: DemoOptions, output: Output): Promise<void> {
-  const loaded = options.config === undefined ? embeddedDemoConfig(options.quick === true) : (options.quick === true ? applyQuick(loadConfigFile(options.config)) : loadConfigFile(options.config));
+  const configured = options.config === undefined ? embeddedDemoConfig(options.quick === true) : (options.quick === true ? applyQuick(loadConfigFile(options.config)) : loadConfigFile(options.config));
+  const loaded = options.base === undefined ? configured : withCatalogBase(configured, options.base);
   const workspace = path.resolve(options.workspace);
-  output.info(`understudy demo: task ${loaded.config.task.name}, workspace ${workspace}${options.quick === true ? ' (quick)' : ''}`);
+  const baseModel = loaded.config.baseModel;
+  const baseName = 'catalog' in baseModel ? baseModel.catalog : baseModel.ggufPath;
+  output.info(`understudy demo: task ${loaded.config.task.name}, base ${baseName}, workspace ${workspace}${options.quick === true ? ' (quick)' : ''}`);
 
   const controller = new AbortController();
   const interrupt = (): void => controller.abort();
@@ -103,6 +115,7 @@ function printSummary(result: SliceResult, output: Output): void {
     `training: ${result.data.trainExamples} examples, ${result.training.steps ?? '?'} steps, ${Math.round(result.training.seconds)} s, ${Math.round(result.training.tokensPerSecond ?? 0)} tokens/s, final loss ${result.training.trainLoss?.toFixed(3) ?? '?'}`,
     `held-out: ${result.data.evalExamples} examples (dataset ${result.data.evalHash.slice(0, 12)}), ${result.data.droppedForOverlap} training rows dropped for overlapping it`,
     `adapter ${result.training.adapterId} (sha256 ${result.training.adapterSha256.slice(0, 16)}…), base ${result.base.name} (sha256 ${result.base.sha256.slice(0, 16)}…)`,
+    `chat template: ${result.chatTemplate.origin === 'gguf' ? "the GGUF's own" : `built-in ${result.chatTemplate.family ?? ''}`} (sha256 ${result.chatTemplate.sha256.slice(0, 16)}…)`,
     `report: ${result.reportFile}`,
     `total: ${Math.round(result.totalSeconds)} s (setup ${Math.round(result.setupSeconds)} s)`,
   ];
