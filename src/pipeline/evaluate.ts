@@ -1,5 +1,6 @@
 import type { ChatMessage } from '../contracts/worker.ts';
-import { createCpuLlama, createLlamaCppEngine } from '../adapters/llm/llama-cpp-engine.ts';
+import { createEmbeddedProvider } from '../adapters/llm/embedded-provider.ts';
+import { BASE_MODEL_NAME, createCpuLlama, createLlamaCppEngine } from '../adapters/llm/llama-cpp-engine.ts';
 import type { ChatTemplate } from '../core/chat-template.ts';
 import type { EvalResultRow, StoredExample } from '../adapters/store/sqlite-store.ts';
 import { accuracy, macroF1 } from '../core/classification-metrics.ts';
@@ -44,7 +45,10 @@ export interface Comparison {
   bootstrapIterations: number;
 }
 
-/** Run every candidate over the examples with greedy decoding; one engine (context) per candidate. */
+/**
+ * Run every candidate over the examples with greedy decoding, through the provider interface: the candidates on one
+ * base share one embedded engine (the base weights loaded once), each adapter chosen per request by name.
+ */
 export async function runCandidates(input: {
   candidates: readonly Candidate[];
   examples: readonly StoredExample[];
@@ -58,33 +62,46 @@ export async function runCandidates(input: {
   // One llama.cpp backend for all candidates: starting it (and its binary check) once, not per candidate.
   const llama = await createCpuLlama();
   try {
-    for (const candidate of input.candidates) {
-      const engine = await createLlamaCppEngine({ llama, modelPath: candidate.modelPath, adapterPath: candidate.adapterPath, threads: input.threads });
+    const byBase = new Map<string, Candidate[]>();
+    for (const candidate of input.candidates) byBase.set(candidate.modelPath, [...(byBase.get(candidate.modelPath) ?? []), candidate]);
+    for (const [modelPath, candidates] of byBase) {
+      const adapterName = (index: number): string => `candidate-${index}`;
+      const engine = await createLlamaCppEngine({
+        llama,
+        modelPath,
+        threads: input.threads,
+        chatTemplate: candidates[0]!.chatTemplate.source,
+        adapters: candidates.flatMap((candidate, index) => (candidate.adapterPath === undefined ? [] : [{ name: adapterName(index), path: candidate.adapterPath }])),
+      });
+      const provider = createEmbeddedProvider({ engine });
       try {
-        const rows: CandidateOutput[] = [];
-        for (const example of input.examples) {
-          const prompt = candidate.chatTemplate.render(candidate.messagesFor(example.input), { addGenerationPrompt: true });
-          const generation = await engine.generate({
-            prompt,
-            maxTokens: input.maxTokens,
-            labels: input.constrainToLabels ? input.labels : undefined,
-          });
-          const output = generation.text.trim();
-          rows.push({
-            candidate: candidate.name,
-            exampleId: example.id,
-            input: example.input,
-            gold: example.label ?? '',
-            output,
-            correct: output === example.label,
-            promptTokens: generation.promptTokens,
-            completionTokens: generation.completionTokens,
-            latencyMs: generation.latencyMs,
-          });
-          input.onProgress?.(candidate.name, rows.length, input.examples.length);
+        for (const [index, candidate] of candidates.entries()) {
+          const rows: CandidateOutput[] = [];
+          for (const example of input.examples) {
+            const result = await provider.complete({
+              model: candidate.adapterPath === undefined ? BASE_MODEL_NAME : adapterName(index),
+              messages: candidate.messagesFor(example.input),
+              maxTokens: input.maxTokens,
+              ...(input.constrainToLabels ? { constraint: { kind: 'labels' as const, labels: [...input.labels] } } : {}),
+            });
+            const output = result.text.trim();
+            rows.push({
+              candidate: candidate.name,
+              exampleId: example.id,
+              input: example.input,
+              gold: example.label ?? '',
+              output,
+              correct: output === example.label,
+              promptTokens: result.usage?.promptTokens ?? 0,
+              completionTokens: result.usage?.completionTokens ?? 0,
+              latencyMs: result.latency.totalMs,
+            });
+            input.onProgress?.(candidate.name, rows.length, input.examples.length);
+          }
+          outputs.set(candidate.name, rows);
         }
-        outputs.set(candidate.name, rows);
       } finally {
+        await provider.close();
         await engine.dispose();
       }
     }
