@@ -178,3 +178,23 @@ def test_cli_reports_unreadable_spec_and_usage_errors(tmp_path: Path) -> None:
     )
     assert usage.returncode == 2
     assert parse_events(usage.stdout)[0]["errorType"] == "UsageError"
+
+
+def test_preference_pairs_are_checked_line_by_line(tmp_path) -> None:
+    import json as _json
+
+    from understudy_worker.errors import DataError
+    from understudy_worker.train_dpo import read_pairs
+
+    good = {"prompt": [{"role": "user", "content": "lost my card"}], "chosen": [{"role": "assistant", "content": "lost_or_stolen_card"}], "rejected": [{"role": "assistant", "content": "card_arrival"}]}
+    same = {**good, "rejected": good["chosen"]}
+    wrong_role = {**good, "chosen": [{"role": "user", "content": "x"}]}
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(_json.dumps(good) + "\n" + _json.dumps(same) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"pairs.jsonl:2: rejected: is the same answer as chosen"):
+        read_pairs(str(path))
+    path.write_text(_json.dumps(wrong_role) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"pairs.jsonl:1: chosen\[0\].role: must be 'assistant'"):
+        read_pairs(str(path))
+    path.write_text(_json.dumps(good) + "\n", encoding="utf-8")
+    assert read_pairs(str(path))[0]["rejected"] == [{"role": "assistant", "content": "card_arrival"}]

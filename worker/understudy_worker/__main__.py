@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
+import threading
 import sys
 import time
 import traceback
@@ -19,12 +21,16 @@ from .protocol import EventStream, claim_stdout
 
 COMMAND_MODULES = {
     "train-sft": "understudy_worker.train_sft",
+    "train-dpo": "understudy_worker.train_dpo",
+    "export-merged": "understudy_worker.export_merged",
     "tokenize": "understudy_worker.tokenize_chat",
     "logits": "understudy_worker.logits",
     "bench-generate": "understudy_worker.bench_generate",
 }
 COMMAND_HELP = {
     "train-sft": "LoRA SFT with TRL; writes <outputDir>/peft/ and <outputDir>/adapter.gguf",
+    "train-dpo": "DPO with TRL from an SFT adapter (a frozen copy is the reference); writes peft/ and adapter.gguf",
+    "export-merged": "merge a PEFT adapter into the base and save safetensors + tokenizer (for vLLM, TGI)",
     "tokenize": "render conversations with the base's chat template and return texts and token ids",
     "logits": "top-k next-token log-probabilities at the last position (base, or base + PEFT adapter)",
     "bench-generate": "timed greedy generation (prefill and decode per prompt) for the inference benchmark",
@@ -59,6 +65,31 @@ def _raise_terminated(signal_number: int, _frame: object) -> None:
     raise Terminated(signal.Signals(signal_number).name)
 
 
+def watch_parent() -> None:
+    """Stop (as on SIGTERM) when the process named by UNDERSTUDY_PARENT_PID is gone.
+
+    A SIGKILLed `understudy train` cannot stop its worker; without this the orphan would keep training and
+    writing checkpoints under a run that `--resume` is about to continue.
+    """
+    raw = os.environ.get("UNDERSTUDY_PARENT_PID")
+    if not raw or not raw.isdigit():
+        return
+    parent = int(raw)
+
+    def loop() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            except PermissionError:
+                continue
+
+    threading.Thread(target=loop, name="understudy-parent-watch", daemon=True).start()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -68,9 +99,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         return 2
 
-    events = EventStream(claim_stdout())
+    stream = claim_stdout()
+    # Under `accelerate launch` with several processes only rank 0 speaks the protocol; the others train silently.
+    if os.environ.get("RANK", "0") not in ("", "0"):
+        stream = open(os.devnull, "w", encoding="utf-8")
+    events = EventStream(stream)
     signal.signal(signal.SIGTERM, _raise_terminated)
     signal.signal(signal.SIGINT, _raise_terminated)
+    watch_parent()
     try:
         from .spec import load_spec_file
 

@@ -6,6 +6,7 @@ Local bases (`gguf`, `hf-dir`) never touch the network; a `hub` base downloads u
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,13 +17,68 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
+def cache_root() -> Path:
+    """The same cache the TypeScript side uses: $UNDERSTUDY_CACHE, else $XDG_CACHE_HOME/understudy, else ~/.cache/understudy."""
+    if os.environ.get("UNDERSTUDY_CACHE"):
+        return Path(os.environ["UNDERSTUDY_CACHE"]).resolve()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "understudy"
+
+
+def dequantized_dir(gguf: Path) -> Path:
+    """Where the float32 transformers copy of a GGUF lives, keyed by the GGUF's sha256 (content, not path)."""
+    from .artifacts import sha256_file
+
+    return cache_root() / "dequantized" / sha256_file(gguf)
+
+
+def _dequantize_to_cache(gguf: Path, target: Path) -> None:
+    """Dequantize once (tens of seconds on a small CPU) and keep the result as safetensors + tokenizer files.
+
+    The copy holds exactly the weights transformers' GGUF loader produces, so every later load is the same model,
+    only faster. Written to a staging directory and renamed, so a killed conversion leaves no half copy.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    from .artifacts import staging_directory
+
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32, quantization_config=GgufConfig(dequantize=True))
+    if getattr(model, "hf_quantizer", None) is not None:
+        raise RuntimeError(f"the base loaded as a quantized model ({model.hf_quantizer.quantization_config.quant_method}); expected dense weights")
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    for attribute in ("quantization_config", "_pre_quantization_dtype"):
+        if hasattr(model.config, attribute):
+            delattr(model.config, attribute)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with staging_directory(target.parent) as staging:
+        out = staging / "model"
+        model.save_pretrained(str(out), safe_serialization=True)
+        tokenizer.save_pretrained(str(out))
+        (out / "understudy-source.json").write_text(json.dumps({"gguf": str(gguf), "note": "float32 dequantization of the GGUF by transformers"}), encoding="utf-8")
+        try:
+            os.replace(out, target)
+        except OSError:
+            if not (target / "config.json").is_file():  # another process won the race: theirs is the same copy
+                raise
+
+
 def _source(base: BaseModelRef) -> tuple[str, dict[str, Any]]:
-    """The `from_pretrained` name and keyword arguments for a base reference."""
+    """The `from_pretrained` name and keyword arguments for a base reference.
+
+    A GGUF base loads from its dequantized copy in the cache (made on first use); set UNDERSTUDY_NO_DEQUANT_CACHE=1
+    to read the GGUF directly every time.
+    """
     if isinstance(base, GgufBase):
         file = Path(base.path)
         if not file.is_file():
             raise FileNotFoundError(f"base GGUF file not found: {base.path}")
-        return str(file.resolve().parent), {"gguf_file": file.name}
+        if os.environ.get("UNDERSTUDY_NO_DEQUANT_CACHE") == "1":
+            return str(file.resolve().parent), {"gguf_file": file.name}
+        cached = dequantized_dir(file.resolve())
+        if not (cached / "config.json").is_file():
+            _dequantize_to_cache(file.resolve(), cached)
+        return str(cached), {}
     if isinstance(base, HfDirBase):
         if not Path(base.path, "config.json").is_file():
             raise FileNotFoundError(f"base directory has no config.json: {base.path}")
@@ -62,7 +118,7 @@ def load_model(base: BaseModelRef) -> PreTrainedModel:
     from transformers import AutoModelForCausalLM
 
     name, kwargs = _source(base)
-    if isinstance(base, GgufBase):
+    if "gguf_file" in kwargs:
         from transformers import GgufConfig
 
         # Unpack every weight into a plain dense float32 model: trainable, and exactly what llama.cpp dequantizes.

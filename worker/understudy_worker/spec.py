@@ -14,9 +14,12 @@ from typing import Any, Literal, Union
 
 from .errors import SpecError
 
-COMMANDS = ("train-sft", "tokenize", "logits", "bench-generate")
+COMMANDS = ("train-sft", "train-dpo", "export-merged", "tokenize", "logits", "bench-generate")
 ROLES = ("system", "user", "assistant")
 SCHEDULERS = ("linear", "cosine", "constant")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DPO_LOSS_TYPES = ("sigmoid", "ipo", "hinge", "robust")
 ALL_LINEAR = "all-linear"
 # numpy and torch seeds must fit in an unsigned 32-bit integer.
 MAX_SEED = 2**32 - 1
@@ -60,6 +63,8 @@ class LoraSettings:
     dropout: float
     # "all-linear" or an explicit tuple of module names.
     target_modules: str | tuple[str, ...]
+    # rsLoRA: scale by alpha / sqrt(r) instead of alpha / r.
+    use_rslora: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,29 @@ class SftSettings:
     logging_steps: int
     # 0 lets torch decide.
     threads: int
+    # Validation every `eval_steps` optimizer steps (0: never); needs an eval file.
+    eval_steps: int = 0
+    # Stop after this many evaluations without a better validation loss (0: never stop early).
+    early_stopping_patience: int = 0
+    # How much lower a validation loss must be to count as better.
+    early_stopping_threshold: float = 0.0
+    # Validation examples decoded greedily at each evaluation for task accuracy (0: loss only).
+    accuracy_sample: int = 0
+    # A checkpoint every `save_steps` optimizer steps (0: none); with validation it must be a multiple of eval_steps.
+    save_steps: int = 0
+    # Checkpoints kept on disk (the best one is always kept as well).
+    save_total_limit: int = 2
+    # Concatenate each batch into one row with position ids instead of padding (no cross-attention between
+    # examples). Pays off with a varlen attention kernel (flash attention on CUDA); with sdpa the packed row's
+    # block mask costs more than the padding it saves.
+    padding_free: bool = False
+    # Batches of similar-length examples (transformers' LengthGroupedSampler): little padding, seeded order.
+    group_by_length: bool = True
+    # Pack several examples into each max_length row (best-fit decreasing); implies padding-free attention.
+    packing: bool = False
+    gradient_checkpointing: bool = False
+    device: str = "auto"
+    precision: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -88,7 +116,59 @@ class TrainSftSpec:
     output_dir: str
     # The Jinja chat template to train with (the TypeScript side resolves it; the worker never picks one).
     chat_template: str
+    # Validation records (same format as the training file); needed for eval_steps, early stopping and best checkpoint.
+    eval_path: str | None = None
+    # Checkpoints live here (outside the staging output, so they survive a killed run).
+    checkpoint_dir: str | None = None
+    # Continue from the newest complete checkpoint in checkpoint_dir.
+    resume: bool = False
     command: Literal["train-sft"] = "train-sft"
+
+
+@dataclass(frozen=True)
+class DpoSettings:
+    beta: float
+    loss_type: str
+    epochs: float
+    max_steps: int
+    learning_rate: float
+    batch_size: int
+    gradient_accumulation: int
+    max_length: int
+    warmup_ratio: float
+    scheduler: str
+    seed: int
+    logging_steps: int
+    threads: int
+    device: str = "auto"
+    precision: str = "auto"
+
+
+@dataclass(frozen=True)
+class TrainDpoSpec:
+    base: BaseModelRef
+    # The SFT adapter (PEFT directory) DPO starts from; a frozen copy of it is the reference model.
+    sft_adapter_dir: str
+    # JSONL of {prompt: messages, chosen: [assistant message], rejected: [assistant message]}.
+    train_path: str
+    # Held-out pairs: preference margins measured before and after training.
+    eval_path: str
+    training: DpoSettings
+    output_dir: str
+    chat_template: str
+    command: Literal["train-dpo"] = "train-dpo"
+
+
+@dataclass(frozen=True)
+class ExportMergedSpec:
+    base: BaseModelRef
+    adapter_dir: str
+    # A new directory: config.json, model.safetensors, tokenizer files, generation_config.json.
+    output_dir: str
+    chat_template: str
+    # "float16" | "bfloat16" | "float32"
+    dtype: str = "float16"
+    command: Literal["export-merged"] = "export-merged"
 
 
 @dataclass(frozen=True)
@@ -129,7 +209,7 @@ class BenchGenerateSpec:
     command: Literal["bench-generate"] = "bench-generate"
 
 
-WorkerSpec = Union[TrainSftSpec, TokenizeSpec, LogitsSpec, BenchGenerateSpec]
+WorkerSpec = Union[TrainSftSpec, TrainDpoSpec, ExportMergedSpec, TokenizeSpec, LogitsSpec, BenchGenerateSpec]
 
 
 class _Node:
@@ -184,6 +264,22 @@ class _Node:
 
     def array(self, key: str, *, min_length: int = 0) -> list[Any]:
         return _array(self.required(key), self.field_path(key), min_length=min_length)
+
+    def has(self, key: str) -> bool:
+        return key in self.value
+
+    def optional_integer(self, key: str, default: int, *, minimum: int | None = None, positive: bool = False) -> int:
+        return self.integer(key, minimum=minimum, positive=positive) if key in self.value else default
+
+    def optional_number(self, key: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
+        return self.number(key, minimum=minimum, maximum=maximum) if key in self.value else default
+
+    def optional_enum(self, key: str, options: tuple[str, ...], default: str) -> str:
+        return self.enum(key, options) if key in self.value else default
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.optional_boolean(key)
+        return default if value is None else value
 
 
 def _describe(value: Any) -> str:
@@ -292,6 +388,7 @@ def parse_lora(node: _Node) -> LoraSettings:
         alpha=node.number("alpha", positive=True),
         dropout=node.number("dropout", minimum=0, maximum=1),
         target_modules=targets,
+        use_rslora=node.flag("useRslora", False),
     )
 
 
@@ -311,7 +408,72 @@ def parse_training(node: _Node) -> SftSettings:
         seed=seed,
         logging_steps=node.integer("loggingSteps", positive=True),
         threads=node.integer("threads", minimum=0),
+        eval_steps=node.optional_integer("evalSteps", 0, minimum=0),
+        early_stopping_patience=node.optional_integer("earlyStoppingPatience", 0, minimum=0),
+        early_stopping_threshold=node.optional_number("earlyStoppingThreshold", 0.0, minimum=0),
+        accuracy_sample=node.optional_integer("accuracySample", 0, minimum=0),
+        save_steps=node.optional_integer("saveSteps", 0, minimum=0),
+        save_total_limit=node.optional_integer("saveTotalLimit", 2, positive=True),
+        padding_free=node.flag("paddingFree", False),
+        group_by_length=node.flag("groupByLength", True),
+        packing=node.flag("packing", False),
+        gradient_checkpointing=node.flag("gradientCheckpointing", False),
+        device=node.optional_enum("device", DEVICES, "auto"),
+        precision=node.optional_enum("precision", PRECISIONS, "auto"),
     )
+
+
+def check_sft_schedule(spec: TrainSftSpec) -> None:
+    """Cross-field rules the trainer would otherwise reject mid-run (or silently ignore)."""
+    settings = spec.training
+    if settings.eval_steps > 0 and spec.eval_path is None:
+        raise SpecError("training.evalSteps", "needs evalPath: there is no validation set to evaluate")
+    for key, value in (("earlyStoppingPatience", settings.early_stopping_patience), ("accuracySample", settings.accuracy_sample)):
+        if value > 0 and settings.eval_steps == 0:
+            raise SpecError(f"training.{key}", "needs training.evalSteps > 0 (it acts at each validation)")
+    if settings.save_steps > 0 and spec.checkpoint_dir is None:
+        raise SpecError("training.saveSteps", "needs checkpointDir: checkpoints must live outside the staging output")
+    if settings.save_steps > 0 and settings.eval_steps > 0 and settings.save_steps % settings.eval_steps != 0:
+        raise SpecError("training.saveSteps", f"must be a multiple of training.evalSteps ({settings.eval_steps}) so the best checkpoint is one that was validated")
+    if spec.resume and spec.checkpoint_dir is None:
+        raise SpecError("resume", "needs checkpointDir: there is nowhere to resume from")
+
+
+def parse_dpo_training(node: _Node) -> DpoSettings:
+    seed = node.integer("seed")
+    if not 0 <= seed <= MAX_SEED:
+        raise SpecError(node.field_path("seed"), f"must be between 0 and {MAX_SEED} for torch and numpy, got {seed}")
+    return DpoSettings(
+        beta=node.number("beta", positive=True),
+        loss_type=node.enum("lossType", DPO_LOSS_TYPES),
+        epochs=node.number("epochs", positive=True),
+        max_steps=node.integer("maxSteps"),
+        learning_rate=node.number("learningRate", positive=True),
+        batch_size=node.integer("batchSize", positive=True),
+        gradient_accumulation=node.integer("gradientAccumulation", positive=True),
+        max_length=node.integer("maxLength", positive=True),
+        warmup_ratio=node.number("warmupRatio", minimum=0, maximum=1),
+        scheduler=node.enum("scheduler", SCHEDULERS),
+        seed=seed,
+        logging_steps=node.integer("loggingSteps", positive=True),
+        threads=node.integer("threads", minimum=0),
+        device=node.optional_enum("device", DEVICES, "auto"),
+        precision=node.optional_enum("precision", PRECISIONS, "auto"),
+    )
+
+
+def parse_preference_pair(value: Any, path: str = "") -> tuple[tuple[ChatMessage, ...], ChatMessage, ChatMessage]:
+    """One preference record: prompt messages, then one chosen and one rejected assistant message."""
+    node = _Node(value, path)
+    prompt = parse_messages(node.required("prompt"), node.field_path("prompt"), min_length=1)
+    chosen = parse_messages(node.required("chosen"), node.field_path("chosen"), min_length=1, exact_length=1)[0]
+    rejected = parse_messages(node.required("rejected"), node.field_path("rejected"), min_length=1, exact_length=1)[0]
+    for key, message in (("chosen", chosen), ("rejected", rejected)):
+        if message.role != "assistant":
+            raise SpecError(f"{node.field_path(key)}[0].role", f"must be 'assistant', got {message.role!r}")
+    if chosen.content == rejected.content:
+        raise SpecError(node.field_path("rejected"), "is the same answer as chosen: the pair prefers nothing")
+    return prompt, chosen, rejected
 
 
 def parse_spec(raw: Any, expected_command: str | None = None) -> WorkerSpec:
@@ -322,13 +484,36 @@ def parse_spec(raw: Any, expected_command: str | None = None) -> WorkerSpec:
         raise SpecError("command", f"the spec is for {command!r} but the worker was asked to run {expected_command!r}")
     base = parse_base(root.child("base"))
     if command == "train-sft":
-        return TrainSftSpec(
+        sft = TrainSftSpec(
             base=base,
             train_path=root.string("trainPath", min_length=1),
             lora=parse_lora(root.child("lora")),
             training=parse_training(root.child("training")),
             output_dir=root.string("outputDir", min_length=1),
             chat_template=root.string("chatTemplate", min_length=1),
+            eval_path=root.optional_string("evalPath", min_length=1),
+            checkpoint_dir=root.optional_string("checkpointDir", min_length=1),
+            resume=root.flag("resume", False),
+        )
+        check_sft_schedule(sft)
+        return sft
+    if command == "train-dpo":
+        return TrainDpoSpec(
+            base=base,
+            sft_adapter_dir=root.string("sftAdapterDir", min_length=1),
+            train_path=root.string("trainPath", min_length=1),
+            eval_path=root.string("evalPath", min_length=1),
+            training=parse_dpo_training(root.child("training")),
+            output_dir=root.string("outputDir", min_length=1),
+            chat_template=root.string("chatTemplate", min_length=1),
+        )
+    if command == "export-merged":
+        return ExportMergedSpec(
+            base=base,
+            adapter_dir=root.string("adapterDir", min_length=1),
+            output_dir=root.string("outputDir", min_length=1),
+            chat_template=root.string("chatTemplate", min_length=1),
+            dtype=root.optional_enum("dtype", ("float16", "bfloat16", "float32"), "float16"),
         )
     if command == "tokenize":
         conversations = root.array("conversations", min_length=1)

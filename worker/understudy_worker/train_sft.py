@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .artifacts import publish, sha256_directory, sha256_file, signals_blocked, staging_directory
-from .base_model import describe_device, load_model, load_tokenizer, prepare_environment
+from .base_model import load_model, load_tokenizer, prepare_environment
+from .checkpoints import newest_sealed, seal
 from .errors import DataError, SpecError
 from .export_gguf import BaseLayout, check_lora_config, export_peft_dir, gguf_weight_name
+from .hardware import Placement, resolve_placement
 from .protocol import EventStream, finite_or_none
 from .spec import ALL_LINEAR, GgufBase, TrainSftSpec, parse_prompt_completion
 from .tokenize_chat import completion_stop_token
@@ -23,6 +25,13 @@ GGUF_FILE_NAME = "adapter.gguf"
 # transformers reads warmup_steps >= 1 as a step count and below 1 as a ratio; ceil(n * (1 - 1e-9)) == n for
 # any realistic step count n, so a ratio of 1 still means "warm up over the whole run".
 _LARGEST_WARMUP_RATIO = 1 - 1e-9
+
+
+def peak_rss_bytes() -> int:
+    """The worker's peak resident memory so far (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
 def read_records(path: str) -> list[dict[str, list[dict[str, str]]]]:
@@ -66,18 +75,22 @@ def base_layout(spec: TrainSftSpec, model_config: Any) -> BaseLayout:
     return BaseLayout.from_hf_config(model_config)
 
 
-def make_progress_callback(events: EventStream) -> Any:
+def make_progress_callback(events: EventStream, token_counter: "TokenCounter") -> Any:
     from transformers import TrainerCallback
 
     class ProgressReporter(TrainerCallback):
-        """Turns the trainer's log calls into `progress` events, with throughput over non-padding tokens."""
+        """Turns the trainer's log calls into `progress` events, with throughput over real (non-padding) tokens."""
 
         def __init__(self) -> None:
             self.started_at = time.monotonic()
+            self.first_step = 0
             self.last_loss: float | None = None
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.started_at = time.monotonic()
+            # A resumed run starts at its checkpoint's step: rates and ETA count only the steps run here.
+            self.first_step = state.global_step
+            token_counter.reset()
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             # Always log the last step, so the final loss window is reported even off the logging grid.
@@ -89,6 +102,7 @@ def make_progress_callback(events: EventStream) -> Any:
                 return
             elapsed = max(time.monotonic() - self.started_at, 1e-9)
             step = state.global_step
+            done_here = step - self.first_step
             self.last_loss = finite_or_none(logs["loss"])
             events.progress(
                 step=step,
@@ -96,11 +110,152 @@ def make_progress_callback(events: EventStream) -> Any:
                 epoch=state.epoch or 0.0,
                 loss=logs["loss"],
                 learning_rate=logs.get("learning_rate"),
-                tokens_per_second=state.num_input_tokens_seen / elapsed,
-                eta_seconds=(state.max_steps - step) * elapsed / step if step > 0 else None,
+                tokens_per_second=token_counter.tokens / elapsed,
+                eta_seconds=(state.max_steps - step) * elapsed / done_here if done_here > 0 else None,
             )
 
     return ProgressReporter()
+
+
+class TokenCounter:
+    """Wraps the data collator and counts the real tokens of every batch it builds (padding never counted)."""
+
+    def __init__(self, collator: Any) -> None:
+        self.collator = collator
+        self.tokens = 0
+
+    def reset(self) -> None:
+        self.tokens = 0
+
+    def __call__(self, examples: list[dict[str, Any]]) -> Any:
+        # SFT rows carry input_ids; DPO rows carry prompt_ids, chosen_ids and rejected_ids (each trained on).
+        self.tokens += sum(len(value) for example in examples for key, value in example.items() if key.endswith("_ids") and isinstance(value, list))
+        return self.collator(examples)
+
+
+def make_trainer_class() -> Any:
+    """TRL's SFTTrainer with a leaner loss: the same next-token cross-entropy on completion tokens, computed
+    from the decoder's hidden states at those positions only.
+
+    The stock path projects every position onto the whole vocabulary (49k-262k columns) and then, for its
+    logged metrics, takes the entropy and argmax over all of them; prompt positions carry no loss, so that work
+    is thrown away. Here the output layer runs on the positions with labels, and no per-step metrics are taken.
+    Several processes (DDP/FSDP) keep the stock path, since calling the decoder directly would bypass the
+    wrapper's gradient synchronisation.
+    """
+    import torch
+    import torch.nn.functional as functional
+    from trl import SFTTrainer
+
+    class UnderstudySFTTrainer(SFTTrainer):  # type: ignore[misc]
+        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+            if self.accelerator.num_processes > 1 or "labels" not in inputs:
+                return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+            causal = self.accelerator.unwrap_model(model)
+            causal = causal.get_base_model() if hasattr(causal, "get_base_model") else causal
+            labels = inputs["labels"]
+            model_inputs = {key: value for key, value in inputs.items() if key != "labels"}
+            hidden = causal.model(**model_inputs, use_cache=False).last_hidden_state
+            targets = labels[:, 1:]
+            mask = targets != -100
+            logits = causal.get_output_embeddings()(hidden[:, :-1][mask]).float()
+            softcap = getattr(causal.config, "final_logit_softcapping", None)
+            if softcap:
+                logits = torch.tanh(logits / softcap) * softcap
+            total = functional.cross_entropy(logits, targets[mask], reduction="sum")
+            count = num_items_in_batch if num_items_in_batch is not None else mask.sum()
+            if isinstance(count, torch.Tensor):
+                count = count.to(total.device)
+            loss = total / count
+            return (loss, {"loss": loss}) if return_outputs else loss
+
+    return UnderstudySFTTrainer
+
+
+def make_validation_callback(
+    events: EventStream, tokenizer: Any, sample: list[dict[str, Any]], patience: int, threshold: float
+) -> Any:
+    """At each evaluation: task accuracy on a small sample (greedy decoding), best-so-far tracking, early stopping."""
+    from transformers import TrainerCallback
+
+    class ValidationReporter(TrainerCallback):
+        def __init__(self) -> None:
+            self.best_loss: float | None = None
+            self.best_step: int | None = None
+            self.bad_evaluations = 0
+            self.stopped_early = False
+            self.last_loss: float | None = None
+            self.last_accuracy: float | None = None
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            # On resume the trainer state carries the best metric so far; keep counting from it.
+            if state.best_metric is not None and self.best_loss is None:
+                self.best_loss = float(state.best_metric)
+                self.best_step = state.best_global_step
+
+        def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, model: Any = None, **kwargs: Any) -> None:
+            loss = finite_or_none((metrics or {}).get("eval_loss"))
+            accuracy = task_accuracy(model, tokenizer, sample) if sample and model is not None else None
+            self.last_loss, self.last_accuracy = loss, accuracy
+            improved = loss is not None and (self.best_loss is None or loss < self.best_loss - threshold)
+            if improved:
+                self.best_loss, self.best_step, self.bad_evaluations = loss, state.global_step, 0
+            else:
+                self.bad_evaluations += 1
+            events.emit(
+                "eval",
+                step=int(state.global_step),
+                evalLoss=loss,
+                accuracy=accuracy,
+                accuracySample=len(sample),
+                best=improved,
+            )
+            if patience > 0 and self.bad_evaluations >= patience:
+                self.stopped_early = True
+                control.should_training_stop = True
+                events.log(f"early stop at step {state.global_step}: validation loss has not improved by more than {threshold:g} for {patience} evaluations (best {self.best_loss:.4f} at step {self.best_step})")
+
+    return ValidationReporter()
+
+
+def task_accuracy(model: Any, tokenizer: Any, sample: list[dict[str, Any]]) -> float:
+    """Share of sample prompts whose greedy completion equals the reference completion (stripped)."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    previous_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        prompts = [tokenizer.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True) for row in sample]
+        references = [row["completion"][0]["content"].strip() for row in sample]
+        longest = max(len(tokenizer(reference, add_special_tokens=False)["input_ids"]) for reference in references)
+        encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        with torch.no_grad():
+            output = model.generate(**encoded, max_new_tokens=longest + 2, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        texts = tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1]:], skip_special_tokens=True)
+        return sum(text.strip() == reference for text, reference in zip(texts, references)) / len(sample)
+    finally:
+        tokenizer.padding_side = previous_side
+        if was_training:
+            model.train()
+
+
+def make_checkpoint_sealer(events: EventStream) -> Any:
+    from transformers import TrainerCallback
+
+    class CheckpointSealer(TrainerCallback):
+        """After the trainer has written a checkpoint, seal it (`checkpoints.py`) and report it."""
+
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if not state.is_world_process_zero:
+                return
+            directory = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if directory.is_dir():
+                seal(directory, state.global_step)
+                events.emit("checkpoint", step=int(state.global_step), path=str(directory))
+
+    return CheckpointSealer()
 
 
 def run(spec: TrainSftSpec, events: EventStream) -> None:
@@ -109,16 +264,32 @@ def run(spec: TrainSftSpec, events: EventStream) -> None:
     prepare_environment(spec.base)
     import torch
 
-    events.started("train-sft", describe_device(), torch.__version__)
+    placement: Placement = resolve_placement(settings.device, settings.precision)
+    events.started("train-sft", placement.description, torch.__version__)
     if settings.threads > 0:
         torch.set_num_threads(settings.threads)
     rows = read_records(spec.train_path)
+    eval_rows = read_records(spec.eval_path) if spec.eval_path is not None else []
+    if settings.accuracy_sample > len(eval_rows) and eval_rows:
+        events.log(f"accuracySample={settings.accuracy_sample} but the validation set holds {len(eval_rows)}: using all of them")
+
+    resume_from = None
+    if spec.resume:
+        assert spec.checkpoint_dir is not None
+        resume_from = newest_sealed(
+            Path(spec.checkpoint_dir),
+            on_discard=lambda checkpoint, problem: events.log(f"discarded {checkpoint.path.name}: {problem}"),
+        )
+        if resume_from is None:
+            raise SpecError("resume", f"no complete checkpoint in {spec.checkpoint_dir}: nothing to resume (start the run again without --resume)")
+        events.log(f"resuming from {resume_from.path.name} (step {resume_from.step})")
 
     import datasets
     import transformers
     from peft import LoraConfig, get_peft_model
     from peft.tuners.lora import LoraLayer
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
@@ -138,6 +309,7 @@ def run(spec: TrainSftSpec, events: EventStream) -> None:
         lora_alpha=spec.lora.alpha,
         lora_dropout=spec.lora.dropout,
         target_modules=ALL_LINEAR if spec.lora.target_modules == ALL_LINEAR else list(spec.lora.target_modules),
+        use_rslora=spec.lora.use_rslora,
         bias="none",
         task_type="CAUSAL_LM",
     )
@@ -152,18 +324,28 @@ def run(spec: TrainSftSpec, events: EventStream) -> None:
         if layout.tensor_names is not None and weight_name not in layout.tensor_names:
             raise SpecError("lora.targetModules", f"{name} maps to {weight_name}, which the base GGUF does not have")
     trainable, total = model.get_nb_trainable_parameters()
-    events.log(f"LoRA r={spec.lora.r} on {len(adapted)} modules: {trainable:,} trainable of {total:,} parameters")
+    scaling = "alpha/sqrt(r) (rsLoRA)" if spec.lora.use_rslora else "alpha/r"
+    events.log(f"LoRA r={spec.lora.r} on {len(adapted)} modules, scale {scaling}: {trainable:,} trainable of {total:,} parameters")
 
     truncated, untruncated_tokens = count_tokens(rows, tokenizer, settings.max_length)
     events.log(f"{len(rows)} examples, {untruncated_tokens} tokens; {truncated} longer than maxLength={settings.max_length} (truncated)")
+    validating = settings.eval_steps > 0
+    checkpointing = settings.save_steps > 0
+    events.log(
+        f"device {placement.description}, precision {placement.precision}, "
+        f"{'packing' if settings.packing else 'padding-free batches' if settings.padding_free else 'padded batches'}"
+        f"{', grouped by length' if settings.group_by_length and not settings.packing else ''}, "
+        f"gradient checkpointing {'on' if settings.gradient_checkpointing else 'off'}"
+    )
 
     with staging_directory(spec.output_dir) as staging:
         config = SFTConfig(
-            output_dir=str(staging / "trainer"),
+            output_dir=spec.checkpoint_dir if spec.checkpoint_dir is not None else str(staging / "trainer"),
             num_train_epochs=settings.epochs,
             max_steps=settings.max_steps if settings.max_steps > 0 else -1,
             learning_rate=settings.learning_rate,
             per_device_train_batch_size=settings.batch_size,
+            per_device_eval_batch_size=settings.batch_size,
             gradient_accumulation_steps=settings.gradient_accumulation,
             max_length=settings.max_length,
             warmup_steps=min(settings.warmup_ratio, _LARGEST_WARMUP_RATIO),
@@ -172,36 +354,62 @@ def run(spec: TrainSftSpec, events: EventStream) -> None:
             data_seed=settings.seed,
             logging_strategy="steps",
             logging_steps=settings.logging_steps,
-            save_strategy="no",
-            eval_strategy="no",
+            save_strategy="steps" if checkpointing else "no",
+            save_steps=settings.save_steps if checkpointing else 500,
+            save_total_limit=settings.save_total_limit,
+            eval_strategy="steps" if validating else "no",
+            eval_steps=settings.eval_steps if validating else None,
+            load_best_model_at_end=validating and checkpointing,
+            metric_for_best_model="eval_loss" if validating else None,
+            greater_is_better=False if validating else None,
             report_to="none",
             disable_tqdm=True,
-            activation_checkpointing=False,
-            bf16=False,
-            fp16=False,
-            packing=False,
+            use_cpu=placement.use_cpu,
+            gradient_checkpointing=settings.gradient_checkpointing,
+            bf16=placement.precision == "bf16",
+            fp16=placement.precision == "fp16",
+            packing=settings.packing,
+            packing_strategy="bfd",
+            train_sampling_strategy="group_by_length" if settings.group_by_length and not settings.packing else "random",
             completion_only_loss=True,
             dataloader_num_workers=0,
-            dataloader_pin_memory=torch.cuda.is_available(),
+            dataloader_pin_memory=placement.device == "cuda",
             include_num_input_tokens_seen="non_padding",
+            prediction_loss_only=True,
         )
-        reporter = make_progress_callback(events)
-        trainer = SFTTrainer(
+        sample = eval_rows[: settings.accuracy_sample] if settings.accuracy_sample > 0 else []
+        validation = make_validation_callback(events, tokenizer, sample, settings.early_stopping_patience, settings.early_stopping_threshold) if validating else None
+        trainer = make_trainer_class()(
             model=model,
             args=config,
             train_dataset=datasets.Dataset.from_list(rows),
+            eval_dataset=datasets.Dataset.from_list(eval_rows) if validating else None,
             processing_class=tokenizer,
-            callbacks=[reporter],
         )
+        # TRL truncates to max_length while preparing the data, but refuses padding_free without packing up
+        # front; the prepared rows are already cut to max_length, so the padding-free collator is swapped in here.
+        collator = trainer.data_collator
+        if settings.padding_free and not settings.packing:
+            collator = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True)
+        token_counter = TokenCounter(collator)
+        trainer.data_collator = token_counter
+        reporter = make_progress_callback(events, token_counter)
+        trainer.add_callback(reporter)
+        if validation is not None:
+            trainer.add_callback(validation)
+        if checkpointing:
+            trainer.add_callback(make_checkpoint_sealer(events))
         dropped = len(rows) - len(trainer.train_dataset)
-        if dropped:
+        if dropped and not settings.packing:
             events.log(f"{dropped} examples dropped: truncation at maxLength left no completion tokens to learn from")
 
         train_started = time.monotonic()
-        output = trainer.train()
+        output = trainer.train(resume_from_checkpoint=str(resume_from.path) if resume_from is not None else None)
         train_seconds = time.monotonic() - train_started
-        train_tokens = int(trainer.state.num_input_tokens_seen)
+        train_tokens = token_counter.tokens
 
+        if not trainer.is_world_process_zero():
+            return
         peft_dir = staging / PEFT_DIR_NAME
         model.save_pretrained(str(peft_dir), save_embedding_layers=False)
         # The tokenizer files carry the chat template used in training (the spec's), for serving-side comparison.
@@ -222,6 +430,7 @@ def run(spec: TrainSftSpec, events: EventStream) -> None:
     events.artifact("peft-adapter", str(final_peft), peft_sha)
     events.artifact("gguf-lora", str(final_gguf), gguf_sha)
     train_loss = reporter.last_loss if reporter.last_loss is not None else finite_or_none(output.training_loss)
+    best_step = trainer.state.best_global_step if validating else None
     events.done(
         time.monotonic() - run_started,
         trainLoss=train_loss,
@@ -229,5 +438,13 @@ def run(spec: TrainSftSpec, events: EventStream) -> None:
         tokensPerSecond=finite_or_none(train_tokens / train_seconds) if train_seconds > 0 else None,
         steps=int(trainer.state.global_step),
         truncatedExamples=truncated,
+        evalLoss=validation.last_loss if validation is not None else None,
+        evalAccuracy=validation.last_accuracy if validation is not None else None,
+        bestStep=int(best_step) if best_step is not None else (validation.best_step if validation is not None else None),
+        bestEvalLoss=finite_or_none(trainer.state.best_metric) if validating and trainer.state.best_metric is not None else (validation.best_loss if validation is not None else None),
+        stoppedEarly=validation.stopped_early if validation is not None else False,
+        resumedFromStep=resume_from.step if resume_from is not None else None,
+        device=placement.device,
+        precision=placement.precision,
+        peakRssBytes=peak_rss_bytes(),
     )
-
