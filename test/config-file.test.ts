@@ -34,8 +34,9 @@ test('a wrong type names the field, its line and what was expected', () => {
 });
 
 test('a missing field points at its parent and says it is missing', () => {
-  const text = defaultConfigText(dataDir).replace(/ {2}learningRate: [^\n]+\n/, '');
-  expectConfigError(text, { field: 'training.learningRate', message: /missing/ });
+  // (Most training settings may be left out and are then chosen from the data size; examplesPerLabel may not.)
+  const text = defaultConfigText(dataDir).replace(/ {2}examplesPerLabel: [^\n]+\n/, '');
+  expectConfigError(text, { field: 'training.examplesPerLabel', message: /missing/ });
 });
 
 test('an unknown field (a typo) is rejected', () => {

@@ -52,6 +52,11 @@ baseModel:
   catalog: smollm2-135m-instruct
 
 # LoRA SFT settings, sized for a 2-core CPU (about 15 minutes of training at ~100 tokens/s).
+# Anything but examplesPerLabel may be left out: \`understudy train\` then picks it from the dataset size and
+# prints why (lora r/alpha/dropout, batch size, epochs, warm-up, validation split, evalSteps, checkpoints,
+# early stopping). Also: validationFraction, evalSteps, saveSteps, earlyStoppingPatience, accuracySample,
+# groupByLength, paddingFree, packing, gradientCheckpointing, device (auto|cpu|cuda|mps),
+# precision (auto|fp32|bf16|fp16), lora.useRslora, and dpo: {beta, lossType, learningRate, ...}.
 training:
   examplesPerLabel: 20     # stratified draw from the training pool (77 labels -> 1,540 examples)
   epochs: 1

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { LoraSettingsSchema } from './worker.ts';
 
 /** The task's output: one label out of a set, or a JSON object valid under a schema. */
 export const TaskOutputSchema = z.discriminatedUnion('type', [
@@ -51,19 +50,70 @@ export const BaseModelConfigSchema = z.union([
 ]);
 export type BaseModelConfig = z.infer<typeof BaseModelConfigSchema>;
 
+/** LoRA settings in the config: any field left out is chosen from the dataset size (`core/sft-defaults.ts`). */
+export const LoraConfigSchema = z.strictObject({
+  r: z.number().int().positive().optional(),
+  alpha: z.number().positive().optional(),
+  dropout: z.number().min(0).max(1).optional(),
+  /** `all-linear` or an explicit list of module names (q_proj, k_proj, ...). */
+  targetModules: z.union([z.literal('all-linear'), z.array(z.string().min(1)).min(1)]).optional(),
+  /** rsLoRA: scale by alpha/sqrt(r) instead of alpha/r (exported to GGUF with the matching alpha). */
+  useRslora: z.boolean().optional(),
+});
+
+/** Direct preference optimization after SFT (`understudy train --method dpo`). */
+export const DpoConfigSchema = z.strictObject({
+  beta: z.number().positive().default(0.1),
+  lossType: z.enum(['sigmoid', 'ipo', 'hinge', 'robust']).default('sigmoid'),
+  /** LoRA DPO moves slowly at full fine-tuning rates (5e-7..5e-6); 5e-5 is a common LoRA setting. */
+  learningRate: z.number().positive().default(5e-5),
+  epochs: z.number().positive().default(1),
+  maxSteps: z.number().int().default(-1),
+  batchSize: z.number().int().positive().default(8),
+  gradientAccumulation: z.number().int().positive().default(1),
+  maxLength: z.number().int().positive().default(1024),
+  warmupRatio: z.number().min(0).max(1).default(0.1),
+  scheduler: z.enum(['linear', 'cosine', 'constant']).default('linear'),
+  /** Held-out share of the preference pairs, where the margin is measured before and after. */
+  validationFraction: z.number().min(0.05).max(0.5).default(0.2),
+});
+export type DpoConfig = z.infer<typeof DpoConfigSchema>;
+
+/** SFT settings; every one but `examplesPerLabel` may be left out and is then chosen from the dataset size. */
 export const TrainingConfigSchema = z.strictObject({
   /** Examples drawn per label from the training pool (stratified, seeded). */
   examplesPerLabel: z.number().int().positive(),
-  epochs: z.number().positive(),
-  maxSteps: z.number().int().default(-1),
-  learningRate: z.number().positive(),
-  batchSize: z.number().int().positive(),
-  gradientAccumulation: z.number().int().positive().default(1),
-  maxLength: z.number().int().positive(),
-  warmupRatio: z.number().min(0).max(1).default(0.03),
-  scheduler: z.enum(['linear', 'cosine', 'constant']).default('cosine'),
-  seed: z.number().int().default(42),
-  lora: LoraSettingsSchema,
+  epochs: z.number().positive().optional(),
+  /** -1: run by epochs. */
+  maxSteps: z.number().int().optional(),
+  learningRate: z.number().positive().optional(),
+  batchSize: z.number().int().positive().optional(),
+  gradientAccumulation: z.number().int().positive().optional(),
+  /** Tokens, chat template included; longer examples are truncated, and counted. */
+  maxLength: z.number().int().positive().optional(),
+  warmupRatio: z.number().min(0).max(1).optional(),
+  scheduler: z.enum(['linear', 'cosine', 'constant']).optional(),
+  seed: z.number().int().optional(),
+  /** Share of the training sample held out for validation while training (0: none). */
+  validationFraction: z.number().min(0).max(0.5).optional(),
+  /** Validate every N optimizer steps (0: never). */
+  evalSteps: z.number().int().min(0).optional(),
+  /** A checkpoint every N steps (a multiple of evalSteps); 0: none. */
+  saveSteps: z.number().int().min(0).optional(),
+  saveTotalLimit: z.number().int().positive().optional(),
+  earlyStoppingPatience: z.number().int().min(0).optional(),
+  earlyStoppingThreshold: z.number().min(0).optional(),
+  /** Validation examples decoded at each validation for task accuracy. */
+  accuracySample: z.number().int().min(0).optional(),
+  paddingFree: z.boolean().optional(),
+  groupByLength: z.boolean().optional(),
+  packing: z.boolean().optional(),
+  gradientCheckpointing: z.boolean().optional(),
+  device: z.enum(['auto', 'cpu', 'cuda', 'mps']).optional(),
+  precision: z.enum(['auto', 'fp32', 'bf16', 'fp16']).optional(),
+  lora: LoraConfigSchema.default({}),
+  /** Absent: every DPO default below. */
+  dpo: DpoConfigSchema.optional(),
 });
 export type TrainingConfig = z.infer<typeof TrainingConfigSchema>;
 

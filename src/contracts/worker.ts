@@ -36,6 +36,8 @@ export const LoraSettingsSchema = z.object({
   dropout: z.number().min(0).max(1),
   /** `all-linear` or an explicit list of module names (q_proj, k_proj, ...). */
   targetModules: z.union([z.literal('all-linear'), z.array(z.string().min(1)).min(1)]),
+  /** rsLoRA: scale alpha/sqrt(r) instead of alpha/r. */
+  useRslora: z.boolean().optional(),
 });
 export type LoraSettings = z.infer<typeof LoraSettingsSchema>;
 
@@ -53,6 +55,21 @@ export const SftSettingsSchema = z.object({
   loggingSteps: z.number().int().positive(),
   /** Threads for torch on CPU; 0 lets torch decide. */
   threads: z.number().int().min(0),
+  /** Validate every N optimizer steps (0: never; needs evalPath). */
+  evalSteps: z.number().int().min(0).optional(),
+  earlyStoppingPatience: z.number().int().min(0).optional(),
+  earlyStoppingThreshold: z.number().min(0).optional(),
+  accuracySample: z.number().int().min(0).optional(),
+  /** A sealed checkpoint every N steps (0: none; needs checkpointDir; a multiple of evalSteps when validating). */
+  saveSteps: z.number().int().min(0).optional(),
+  saveTotalLimit: z.number().int().positive().optional(),
+  paddingFree: z.boolean().optional(),
+  /** Batches of similar-length examples (less padding); default on. */
+  groupByLength: z.boolean().optional(),
+  packing: z.boolean().optional(),
+  gradientCheckpointing: z.boolean().optional(),
+  device: z.enum(['auto', 'cpu', 'cuda', 'mps']).optional(),
+  precision: z.enum(['auto', 'fp32', 'bf16', 'fp16']).optional(),
 });
 export type SftSettings = z.infer<typeof SftSettingsSchema>;
 
@@ -70,8 +87,64 @@ export const TrainSftSpecSchema = z.object({
    * on the tokenizer, and the adapter's saved tokenizer files carry it. Serving renders the same string.
    */
   chatTemplate: z.string().min(1),
+  /** Validation records (same format as trainPath). */
+  evalPath: z.string().min(1).optional(),
+  /** Checkpoints go here; it outlives a killed run. */
+  checkpointDir: z.string().min(1).optional(),
+  /** Continue from the newest sealed checkpoint in checkpointDir. */
+  resume: z.boolean().optional(),
 });
 export type TrainSftSpec = z.infer<typeof TrainSftSpecSchema>;
+
+/** One preference pair: the prompt, then the preferred and the rejected assistant answer. */
+export const PreferencePairSchema = z.object({
+  prompt: z.array(ChatMessageSchema).min(1),
+  chosen: z.array(ChatMessageSchema).length(1),
+  rejected: z.array(ChatMessageSchema).length(1),
+});
+export type PreferencePair = z.infer<typeof PreferencePairSchema>;
+
+export const TrainDpoSpecSchema = z.object({
+  command: z.literal('train-dpo'),
+  base: BaseModelRefSchema,
+  /** The SFT adapter (PEFT directory) to start from; a frozen copy of it is DPO's reference model. */
+  sftAdapterDir: z.string().min(1),
+  /** JSONL of PreferencePair. */
+  trainPath: z.string().min(1),
+  /** Held-out pairs: the preference margin is measured on them before and after training. */
+  evalPath: z.string().min(1),
+  training: z.object({
+    beta: z.number().positive(),
+    lossType: z.enum(['sigmoid', 'ipo', 'hinge', 'robust']),
+    epochs: z.number().positive(),
+    maxSteps: z.number().int(),
+    learningRate: z.number().positive(),
+    batchSize: z.number().int().positive(),
+    gradientAccumulation: z.number().int().positive(),
+    maxLength: z.number().int().positive(),
+    warmupRatio: z.number().min(0).max(1),
+    scheduler: z.enum(['linear', 'cosine', 'constant']),
+    seed: z.number().int(),
+    loggingSteps: z.number().int().positive(),
+    threads: z.number().int().min(0),
+    device: z.enum(['auto', 'cpu', 'cuda', 'mps']).optional(),
+    precision: z.enum(['auto', 'fp32', 'bf16', 'fp16']).optional(),
+  }),
+  outputDir: z.string().min(1),
+  chatTemplate: z.string().min(1),
+});
+export type TrainDpoSpec = z.infer<typeof TrainDpoSpecSchema>;
+
+/** Merge a PEFT adapter into the base and save a plain transformers model (safetensors) for vLLM or TGI. */
+export const ExportMergedSpecSchema = z.object({
+  command: z.literal('export-merged'),
+  base: BaseModelRefSchema,
+  adapterDir: z.string().min(1),
+  outputDir: z.string().min(1),
+  chatTemplate: z.string().min(1),
+  dtype: z.enum(['float16', 'bfloat16', 'float32']).optional(),
+});
+export type ExportMergedSpec = z.infer<typeof ExportMergedSpecSchema>;
 
 export const TokenizeSpecSchema = z.object({
   command: z.literal('tokenize'),
@@ -122,7 +195,7 @@ export const BenchGenerateSpecSchema = z.object({
 });
 export type BenchGenerateSpec = z.infer<typeof BenchGenerateSpecSchema>;
 
-export const WorkerSpecSchema = z.discriminatedUnion('command', [TrainSftSpecSchema, TokenizeSpecSchema, LogitsSpecSchema, BenchGenerateSpecSchema]);
+export const WorkerSpecSchema = z.discriminatedUnion('command', [TrainSftSpecSchema, TrainDpoSpecSchema, ExportMergedSpecSchema, TokenizeSpecSchema, LogitsSpecSchema, BenchGenerateSpecSchema]);
 export type WorkerSpec = z.infer<typeof WorkerSpecSchema>;
 
 /** One JSON object per line on the worker's stdout. */
@@ -139,9 +212,23 @@ export const WorkerEventSchema = z.discriminatedUnion('event', [
     etaSeconds: z.number().nullable(),
   }),
   z.object({ event: z.literal('log'), message: z.string() }),
+  /** A validation pass while training (train-sft), or the DPO margin on held-out pairs (train-dpo). */
+  z.object({
+    event: z.literal('eval'),
+    step: z.number().int(),
+    evalLoss: z.number().nullable(),
+    accuracy: z.number().nullable().optional(),
+    accuracySample: z.number().int().optional(),
+    best: z.boolean().optional(),
+    /** train-dpo: mean log p(chosen) - log p(rejected) under the policy, and the share of pairs it prefers correctly. */
+    margin: z.number().nullable().optional(),
+    preferenceAccuracy: z.number().nullable().optional(),
+  }),
+  /** A checkpoint written and sealed. */
+  z.object({ event: z.literal('checkpoint'), step: z.number().int(), path: z.string() }),
   z.object({
     event: z.literal('artifact'),
-    kind: z.enum(['peft-adapter', 'gguf-lora']),
+    kind: z.enum(['peft-adapter', 'gguf-lora', 'merged-model']),
     path: z.string(),
     sha256: z.string(),
   }),
@@ -156,6 +243,21 @@ export const WorkerEventSchema = z.discriminatedUnion('event', [
     tokensPerSecond: z.number().nullable().optional(),
     steps: z.number().int().nullable().optional(),
     truncatedExamples: z.number().int().nullable().optional(),
+    evalLoss: z.number().nullable().optional(),
+    evalAccuracy: z.number().nullable().optional(),
+    bestStep: z.number().int().nullable().optional(),
+    bestEvalLoss: z.number().nullable().optional(),
+    stoppedEarly: z.boolean().optional(),
+    resumedFromStep: z.number().int().nullable().optional(),
+    device: z.string().optional(),
+    precision: z.string().optional(),
+    /** The worker's peak resident memory (bytes). */
+    peakRssBytes: z.number().int().optional(),
+    /** train-dpo: held-out preference margins before and after. */
+    marginBefore: z.number().nullable().optional(),
+    marginAfter: z.number().nullable().optional(),
+    preferenceAccuracyBefore: z.number().nullable().optional(),
+    preferenceAccuracyAfter: z.number().nullable().optional(),
   }),
   z.object({ event: z.literal('error'), errorType: z.string(), message: z.string() }),
 ]);

@@ -7,6 +7,9 @@ import { removeOverlap } from '../core/decontaminate.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import { stratifiedSample } from '../core/stratified-split.ts';
 
+/** The seed when the config sets none (`core/sft-defaults.ts` trains with the same). */
+const DEFAULT_SEED = 42;
+
 export interface PreparedSplit {
   dataset: DatasetRecord & { reused: boolean };
   examples: StoredExample[];
@@ -49,7 +52,7 @@ export function prepareClassificationData(loaded: LoadedConfig, store: Store): P
 
   const evalRows = stratifiedSample(evalPool, labelOf, { total: Math.min(config.evaluation.sampleSize, evalPool.length), seed: config.evaluation.seed });
   const { kept, dropped } = removeOverlap(trainPool, evalRows, (row) => row.input);
-  const trainRows = stratifiedSample(kept, labelOf, { perLabel: config.training.examplesPerLabel, seed: config.training.seed });
+  const trainRows = stratifiedSample(kept, labelOf, { perLabel: config.training.examplesPerLabel, seed: config.training.seed ?? DEFAULT_SEED });
   if (trainRows.length === 0) throw new InvalidInputError('no training examples left after sampling', { file: trainPath });
 
   const provenance = (row: LabelledRow): Record<string, unknown> => ({ file: path.relative(directory, row.file) || row.file, line: row.line });
@@ -58,7 +61,7 @@ export function prepareClassificationData(loaded: LoadedConfig, store: Store): P
       name: config.task.name,
       role,
       source: role === 'train'
-        ? { file: config.data.trainPath, examplesPerLabel: config.training.examplesPerLabel, seed: config.training.seed, excludedOverlapWithEval: dropped.length }
+        ? { file: config.data.trainPath, examplesPerLabel: config.training.examplesPerLabel, seed: config.training.seed ?? DEFAULT_SEED, excludedOverlapWithEval: dropped.length }
         : { file: config.data.evalPath, sampleSize: config.evaluation.sampleSize, seed: config.evaluation.seed, stratifiedBy: config.data.labelColumn },
       examples: rows.map((row) => ({
         input: row.input,

@@ -30,7 +30,12 @@ export interface SliceResult {
   /** The chat template the adapter was trained and both candidates were served with. */
   chatTemplate: Pick<ResolvedChatTemplate, 'origin' | 'family' | 'sha256'>;
   data: { trainDatasetId: string; trainHash: string; trainExamples: number; evalDatasetId: string; evalHash: string; evalExamples: number; droppedForOverlap: number };
-  training: Omit<TrainResult, 'run' | 'adapter' | 'lossCurve'> & { runId: string; adapterId: string; adapterSha256: string; adapterPath: string };
+  training: Pick<TrainResult, 'seconds' | 'trainLoss' | 'trainTokens' | 'tokensPerSecond' | 'steps' | 'truncatedExamples' | 'bestStep' | 'bestEvalLoss' | 'stoppedEarly'> & {
+    runId: string;
+    adapterId: string;
+    adapterSha256: string;
+    adapterPath: string;
+  };
   candidates: CandidateSummary[];
   comparison: Comparison;
   evalId: string;
@@ -152,6 +157,9 @@ export async function runSlice(loaded: LoadedConfig, workspace: string, hooks: S
         tokensPerSecond: training.tokensPerSecond,
         steps: training.steps,
         truncatedExamples: training.truncatedExamples,
+        bestStep: training.bestStep,
+        bestEvalLoss: training.bestEvalLoss,
+        stoppedEarly: training.stoppedEarly,
       },
       candidates: summaries,
       comparison,

@@ -1,7 +1,11 @@
-import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TrainingConfig } from '../contracts/config.ts';
-import type { BaseModelRef, PromptCompletionRecord, TrainSftSpec, WorkerEvent } from '../contracts/worker.ts';
+import { TrainSftSpecSchema, type BaseModelRef, type PromptCompletionRecord, type TrainSftSpec, type WorkerEvent } from '../contracts/worker.ts';
+import { resolveSftSettings, type ResolvedSft } from '../core/sft-defaults.ts';
+import { stratifiedSplit } from '../core/stratified-split.ts';
+import { shuffle } from '../core/random.ts';
+import { contentHash } from '../core/content-hash.ts';
 import type { ResolvedBaseModel } from '../adapters/models/acquire.ts';
 import { sha256File } from '../adapters/file-hash.ts';
 import type { ResolvedChatTemplate } from '../adapters/models/chat-template-source.ts';
@@ -20,6 +24,15 @@ export interface TrainResult {
   truncatedExamples: number | null;
   /** (step, loss) points from the progress events. */
   lossCurve: { step: number; loss: number }[];
+  /** (step, validation loss, accuracy) from the eval events. */
+  validationCurve: { step: number; evalLoss: number | null; accuracy: number | null }[];
+  bestStep: number | null;
+  bestEvalLoss: number | null;
+  stoppedEarly: boolean;
+  resumedFromStep: number | null;
+  /** The settings the run used, and why each has its value. */
+  settings: ResolvedSft['settings'];
+  reasons: Record<string, string>;
 }
 
 /** Turn stored chat examples into TRL conversational prompt-completion records. */
@@ -37,12 +50,87 @@ export function baseModelRef(base: ResolvedBaseModel): BaseModelRef {
   return base.hfDir === undefined ? { kind: 'gguf', path: base.ggufPath } : { kind: 'hf-dir', path: base.hfDir };
 }
 
-/**
- * Run LoRA SFT in the worker on a stored training dataset. Progress and every event are stored
- * with the run; the adapter is registered only when the worker finishes and both artifacts exist.
- * A failed or interrupted run registers no adapter.
- */
-export async function trainSft(input: {
+/** How the worker is launched: directly, or under `accelerate launch` (DDP/FSDP on a multi-GPU host). */
+export interface WorkerLaunch {
+  /** Arguments before `-m understudy_worker` (see `runWorker`'s `launcher`). */
+  launcher: string[];
+  description: string;
+}
+
+/** Split stored examples into training and validation records, stratified by label where there are labels. */
+export function splitValidation(examples: readonly StoredExample[], count: number, seed: number): { train: StoredExample[]; validation: StoredExample[] } {
+  if (count <= 0) return { train: [...examples], validation: [] };
+  const labelled = examples.every((example) => example.label !== null);
+  if (labelled) {
+    const split = stratifiedSplit(examples, (example) => example.label!, { testFraction: count / examples.length, seed: `validation-${seed}` });
+    if (split.test.length > 0 && split.train.length > 0) return { train: split.train, validation: split.test };
+  }
+  const order = shuffle(examples.map((_, index) => index), `validation-${seed}`);
+  const picked = new Set(order.slice(0, count));
+  return { train: examples.filter((_, index) => !picked.has(index)), validation: examples.filter((_, index) => picked.has(index)) };
+}
+
+interface RunFiles {
+  runDir: string;
+  stagingDir: string;
+  checkpointDir: string;
+  specFile: string;
+  lockFile: string;
+}
+
+function runFiles(runsDir: string, runId: string): RunFiles {
+  const runDir = path.join(runsDir, runId);
+  return {
+    runDir,
+    stagingDir: path.join(runDir, 'staging'),
+    checkpointDir: path.join(runDir, 'checkpoints'),
+    specFile: path.join(runDir, 'worker-spec.json'),
+    lockFile: path.join(runDir, 'run.lock'),
+  };
+}
+
+function writeAtomic(file: string, text: string): void {
+  const temporary = `${file}.tmp-${process.pid}`;
+  writeFileSync(temporary, text);
+  renameSync(temporary, file);
+}
+
+/** Whether a process still runs: a zombie (exited, not yet reaped by its new parent) counts as gone. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ..."; comm may hold spaces and parentheses, so read after the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
+/** Refuse to run a run twice at once: the lock names the CLI and worker pids; a lock whose processes are gone is stale. */
+function takeRunLock(files: RunFiles, runId: string): { setWorker: (pid: number) => void; release: () => void } {
+  if (existsSync(files.lockFile)) {
+    let holder: { pid?: number; workerPid?: number } = {};
+    try {
+      holder = JSON.parse(readFileSync(files.lockFile, 'utf8')) as typeof holder;
+    } catch {
+      // An unreadable lock was cut short by a crash: stale.
+    }
+    const alive = [holder.pid, holder.workerPid].filter((pid): pid is number => typeof pid === 'number' && pid !== process.pid && processAlive(pid));
+    if (alive.length > 0) {
+      throw new InvalidInputError(`run ${runId} is still going (process ${alive.join(', ')})`, { file: files.lockFile, hint: 'wait for it, or stop it first' });
+    }
+  }
+  const write = (workerPid?: number): void => writeAtomic(files.lockFile, JSON.stringify({ pid: process.pid, workerPid, since: new Date().toISOString() }));
+  write();
+  return { setWorker: (pid) => write(pid), release: () => rmSync(files.lockFile, { force: true }) };
+}
+
+export interface TrainSftInput {
   store: Store;
   python: string;
   base: ResolvedBaseModel;
@@ -53,70 +141,175 @@ export async function trainSft(input: {
   /** Runs live in `<runsDir>/<run id>/`. */
   runsDir: string;
   threads?: number;
+  launch?: WorkerLaunch;
   signal?: AbortSignal;
   onEvent?: (event: WorkerEvent) => void;
   onStderr?: (line: string) => void;
-}): Promise<TrainResult> {
+  /** Called once the run is registered (before any training). */
+  onRun?: (run: RunRecord, resolved: ResolvedSft) => void;
+}
+
+/**
+ * Run LoRA SFT in the worker on a stored training dataset. Settings the config leaves out are chosen from the
+ * dataset size (`core/sft-defaults.ts`); a validation split is held out of the training sample (never the eval
+ * set). Progress and every event are stored with the run; checkpoints outlive a killed run (`resumeSft`); the
+ * adapter is registered only when the worker finishes and both artifacts exist.
+ */
+export async function trainSft(input: TrainSftInput): Promise<TrainResult> {
   const { store, training } = input;
   const examples = store.listExamples(input.datasetId);
-  const records = toPromptCompletion(examples);
+  if (examples.length === 0) throw new InvalidInputError(`dataset ${input.datasetId} holds no examples`, { field: 'datasetId' });
+  const labelCount = examples.every((example) => example.label !== null) ? new Set(examples.map((example) => example.label)).size : 0;
+  const resolved = resolveSftSettings(training, { examples: examples.length, labelCount });
+  const { settings } = resolved;
+  const split = splitValidation(examples, resolved.validationExamples, settings.seed);
+  const records = toPromptCompletion(split.train);
+  const validation = toPromptCompletion(split.validation);
+  if (records.length < settings.batchSize && settings.maxSteps <= 0) {
+    input.onStderr?.(`note: ${records.length} training examples is fewer than one batch of ${settings.batchSize}`);
+  }
   store.registerBaseModel({ sha256: input.base.sha256, name: input.base.name, path: input.base.ggufPath, metadata: input.base.catalog === undefined ? {} : { ...input.base.catalog } });
 
+  const { lora, validationFraction: _validationFraction, ...schedule } = settings;
   const specWithoutPaths = {
     base: baseModelRef(input.base),
-    lora: training.lora,
-    training: {
-      epochs: training.epochs,
-      maxSteps: training.maxSteps,
-      learningRate: training.learningRate,
-      batchSize: training.batchSize,
-      gradientAccumulation: training.gradientAccumulation,
-      maxLength: training.maxLength,
-      warmupRatio: training.warmupRatio,
-      scheduler: training.scheduler,
-      seed: training.seed,
-      loggingSteps: 5,
-      threads: input.threads ?? 0,
-    },
+    lora,
+    training: { ...schedule, loggingSteps: Math.max(1, Math.min(5, Math.round(resolved.totalSteps / 20))), threads: input.threads ?? 0 },
     chatTemplate: input.chatTemplate.source,
   };
-  // The stored spec holds the template itself, and its hash and origin so runs can be compared at a glance.
+  const trainText = records.map((record) => JSON.stringify(record)).join('\n') + '\n';
+  const validationText = validation.length > 0 ? validation.map((record) => JSON.stringify(record)).join('\n') + '\n' : '';
+  // The stored spec holds the template itself, its hash and origin, and the hashes of the exact files trained on.
   const run = store.startRun({
     datasetId: input.datasetId,
     baseSha256: input.base.sha256,
     method: 'sft',
-    spec: { ...specWithoutPaths, baseSha256: input.base.sha256, chatTemplateSha256: input.chatTemplate.sha256, chatTemplateOrigin: input.chatTemplate.origin },
+    spec: {
+      ...specWithoutPaths,
+      baseSha256: input.base.sha256,
+      chatTemplateSha256: input.chatTemplate.sha256,
+      chatTemplateOrigin: input.chatTemplate.origin,
+      data: { trainExamples: records.length, validationExamples: validation.length, trainSha256: contentHash(trainText), validationSha256: contentHash(validationText) },
+      reasons: resolved.reasons,
+      launch: input.launch?.description ?? 'python',
+    },
   });
-  const runDir = path.join(input.runsDir, run.id);
-  const stagingDir = path.join(runDir, 'staging');
-  mkdirSync(stagingDir, { recursive: true });
-  const trainPath = path.join(runDir, 'train.jsonl');
-  writeFileSync(trainPath, records.map((record) => JSON.stringify(record)).join('\n') + '\n');
-  const spec: TrainSftSpec = { command: 'train-sft', ...specWithoutPaths, trainPath, outputDir: stagingDir };
-  const lossCurve: { step: number; loss: number }[] = [];
+  input.onRun?.(run, resolved);
+  const files = runFiles(input.runsDir, run.id);
+  mkdirSync(files.stagingDir, { recursive: true });
+  const trainPath = path.join(files.runDir, 'train.jsonl');
+  writeAtomic(trainPath, trainText);
+  let evalPath: string | undefined;
+  if (validation.length > 0) {
+    evalPath = path.join(files.runDir, 'validation.jsonl');
+    writeAtomic(evalPath, validationText);
+  }
+  const validating = settings.evalSteps > 0 && evalPath !== undefined;
+  const spec: TrainSftSpec = TrainSftSpecSchema.parse({
+    command: 'train-sft',
+    ...specWithoutPaths,
+    training: {
+      ...specWithoutPaths.training,
+      evalSteps: validating ? settings.evalSteps : 0,
+      earlyStoppingPatience: validating ? settings.earlyStoppingPatience : 0,
+      accuracySample: validating ? Math.min(settings.accuracySample, validation.length) : 0,
+    },
+    trainPath,
+    ...(evalPath === undefined ? {} : { evalPath }),
+    checkpointDir: files.checkpointDir,
+    outputDir: files.stagingDir,
+  });
+  writeAtomic(files.specFile, JSON.stringify(spec, null, 2));
+  return executeSft({ ...input, run, files, spec, resolved, records: records.length });
+}
 
+/**
+ * Continue a run that was killed (SIGKILL included), interrupted or failed, from its newest sealed checkpoint,
+ * with exactly the spec and data files it started with. Without `runId`: the newest unfinished run.
+ */
+export async function resumeSft(input: {
+  store: Store;
+  python: string;
+  runsDir: string;
+  runId?: string;
+  launch?: WorkerLaunch;
+  signal?: AbortSignal;
+  onEvent?: (event: WorkerEvent) => void;
+  onStderr?: (line: string) => void;
+  onRun?: (run: RunRecord, resolved: ResolvedSft) => void;
+}): Promise<TrainResult> {
+  const { store } = input;
+  const run = input.runId === undefined
+    ? store.listRuns().find((candidate) => candidate.method === 'sft' && candidate.status !== 'succeeded')
+    : store.getRun(input.runId);
+  if (run === undefined) {
+    throw new InvalidInputError(input.runId === undefined ? 'no unfinished SFT run to resume' : `unknown run ${input.runId}`, { field: '--resume', hint: 'see the runs with: understudy runs list' });
+  }
+  if (run.status === 'succeeded') throw new InvalidInputError(`run ${run.id} already succeeded: nothing to resume`, { field: '--resume' });
+  if (run.method !== 'sft') throw new InvalidInputError(`run ${run.id} is a ${run.method} run; --resume continues SFT runs`, { field: '--resume' });
+  const files = runFiles(input.runsDir, run.id);
+  if (!existsSync(files.specFile)) throw new InvalidInputError(`run ${run.id} has no worker spec to resume from`, { file: files.specFile });
+  const spec = TrainSftSpecSchema.parse(JSON.parse(readFileSync(files.specFile, 'utf8')));
+  const stored = store.getRunSpec(run.id) as { data?: { trainSha256?: string; validationSha256?: string }; reasons?: Record<string, string> } | undefined;
+  // The data must be byte for byte what the run started with, or the resumed half trains on something else.
+  const check = (file: string | undefined, expected: string | undefined, what: string): void => {
+    if (expected === undefined) return;
+    const actual = file === undefined ? contentHash('') : contentHash(readFileSync(file, 'utf8'));
+    if (actual !== expected) throw new InvalidInputError(`the run's ${what} file changed since the run started`, { file: file ?? files.runDir });
+  };
+  check(spec.trainPath, stored?.data?.trainSha256, 'training');
+  check(spec.evalPath, stored?.data?.validationSha256, 'validation');
+  const settings = { ...spec.training, lora: spec.lora } as unknown as ResolvedSft['settings'];
+  const resolved: ResolvedSft = { settings, reasons: stored?.reasons ?? {}, totalSteps: spec.training.maxSteps, validationExamples: 0, trainExamples: 0 };
+  store.reopenRun(run.id);
+  input.onRun?.(store.getRun(run.id)!, resolved);
+  mkdirSync(files.stagingDir, { recursive: true });
+  const records = readFileSync(spec.trainPath, 'utf8').split('\n').filter((line) => line.trim() !== '').length;
+  return executeSft({ ...input, run: store.getRun(run.id)!, files, spec: { ...spec, resume: true }, resolved, records });
+}
+
+async function executeSft(input: {
+  store: Store;
+  python: string;
+  run: RunRecord;
+  files: RunFiles;
+  spec: TrainSftSpec;
+  resolved: ResolvedSft;
+  records: number;
+  launch?: WorkerLaunch;
+  signal?: AbortSignal;
+  onEvent?: (event: WorkerEvent) => void;
+  onStderr?: (line: string) => void;
+}): Promise<TrainResult> {
+  const { store, run, files, spec } = input;
+  const lossCurve: TrainResult['lossCurve'] = [];
+  const validationCurve: TrainResult['validationCurve'] = [];
+  const lock = takeRunLock(files, run.id);
   try {
     const outcome = await runWorker({
       python: input.python,
       spec,
       signal: input.signal,
       onStderr: input.onStderr,
+      ...(input.launch === undefined ? {} : { launcher: input.launch.launcher }),
+      onSpawn: (pid) => lock.setWorker(pid),
       onEvent: (event) => {
         store.appendRunEvent(run.id, event);
         if (event.event === 'progress' && event.loss !== null) lossCurve.push({ step: event.step, loss: event.loss });
+        if (event.event === 'eval') validationCurve.push({ step: event.step, evalLoss: event.evalLoss, accuracy: event.accuracy ?? null });
         input.onEvent?.(event);
       },
     });
-    const peftStaged = path.join(stagingDir, 'peft');
-    const ggufStaged = path.join(stagingDir, 'adapter.gguf');
+    const peftStaged = path.join(files.stagingDir, 'peft');
+    const ggufStaged = path.join(files.stagingDir, 'adapter.gguf');
     if (!existsSync(path.join(peftStaged, 'adapter_model.safetensors')) || !existsSync(ggufStaged)) {
-      throw new WorkerError('the worker finished but its adapter files are missing', { file: stagingDir });
+      throw new WorkerError('the worker finished but its adapter files are missing', { file: files.stagingDir });
     }
     // The worker reports each artifact's sha256 (the PEFT one covers the whole directory); the GGUF that
     // llama.cpp will serve is hashed again here, so a file changed or cut short after the worker is caught.
     const reported = (kind: 'peft-adapter' | 'gguf-lora'): string => {
       const artifact = outcome.events.find((event) => event.event === 'artifact' && event.kind === kind);
-      if (artifact?.event !== 'artifact') throw new WorkerError(`the worker reported no ${kind} artifact`, { file: stagingDir });
+      if (artifact?.event !== 'artifact') throw new WorkerError(`the worker reported no ${kind} artifact`, { file: files.stagingDir });
       return artifact.sha256;
     };
     const ggufSha256 = await sha256File(ggufStaged);
@@ -125,11 +318,12 @@ export async function trainSft(input: {
     }
     const peftSha256 = reported('peft-adapter');
     // A retrained adapter always gets a new file name: llama.cpp engines cache adapters by path.
-    const ggufPath = path.join(runDir, `adapter-${ggufSha256.slice(0, 12)}.gguf`);
-    const peftPath = path.join(runDir, 'peft');
+    const ggufPath = path.join(files.runDir, `adapter-${ggufSha256.slice(0, 12)}.gguf`);
+    const peftPath = path.join(files.runDir, 'peft');
     renameSync(ggufStaged, ggufPath);
+    rmSync(peftPath, { recursive: true, force: true });
     renameSync(peftStaged, peftPath);
-    rmSync(stagingDir, { recursive: true, force: true });
+    rmSync(files.stagingDir, { recursive: true, force: true });
     const done = outcome.done;
     const summary = {
       seconds: done.seconds,
@@ -138,13 +332,20 @@ export async function trainSft(input: {
       tokensPerSecond: done.tokensPerSecond ?? null,
       steps: done.steps ?? null,
       truncatedExamples: done.truncatedExamples ?? null,
-      examples: records.length,
+      examples: input.records,
+      bestStep: done.bestStep ?? null,
+      bestEvalLoss: done.bestEvalLoss ?? null,
+      stoppedEarly: done.stoppedEarly ?? false,
+      resumedFromStep: done.resumedFromStep ?? null,
     };
-    const adapter = store.completeRun(run.id, summary, { ggufPath, ggufSha256, peftPath, peftSha256 });
-    return { run: store.getRun(run.id)!, adapter, lossCurve, ...summary };
+    const adapter = store.completeRun(run.id, { ...summary, device: done.device ?? null, precision: done.precision ?? null }, { ggufPath, ggufSha256, peftPath, peftSha256 });
+    return { run: store.getRun(run.id)!, adapter, lossCurve, validationCurve, settings: input.resolved.settings, reasons: input.resolved.reasons, ...summary };
   } catch (error) {
     store.failRun(run.id, input.signal?.aborted === true ? 'interrupted' : 'failed', error instanceof Error ? error.message : String(error));
-    rmSync(stagingDir, { recursive: true, force: true });
+    // Staged outputs go; checkpoints stay, so `train --resume` can continue.
+    rmSync(files.stagingDir, { recursive: true, force: true });
     throw error;
+  } finally {
+    lock.release();
   }
 }

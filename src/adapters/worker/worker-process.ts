@@ -18,6 +18,13 @@ export interface RunWorkerOptions {
   timeoutMs?: number;
   killGraceMs?: number;
   environment?: NodeJS.ProcessEnv;
+  /**
+   * Arguments that launch the worker module instead of plain `python` (e.g. `-m accelerate.commands.launch
+   * --config_file ...`): the command becomes `python ...launcher -m understudy_worker <command> --spec <file>`.
+   */
+  launcher?: string[];
+  /** Called with the child's pid once it is spawned (run locks record it). */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface WorkerOutcome {
@@ -40,17 +47,33 @@ export function runWorker(options: RunWorkerOptions): Promise<WorkerOutcome> {
   const offline = spec.base.kind !== 'hub';
 
   return new Promise<WorkerOutcome>((resolve, reject) => {
-    const child = spawn(options.python, ['-m', 'understudy_worker', spec.command, '--spec', specFile], {
+    const child = spawn(options.python, [...(options.launcher ?? []), '-m', 'understudy_worker', spec.command, '--spec', specFile], {
       cwd: WORKER_DIR,
       env: {
         ...environment,
         PYTHONPATH: [WORKER_DIR, environment.PYTHONPATH].filter(Boolean).join(path.delimiter),
         PYTHONUNBUFFERED: '1',
         TOKENIZERS_PARALLELISM: 'false',
+        // The worker exits when this process dies (SIGKILL included), so no orphan keeps training behind a resume.
+        UNDERSTUDY_PARENT_PID: String(process.pid),
         ...(offline ? { HF_HUB_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1' } : {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Under a launcher the worker is a grandchild: its own process group lets a stop reach every process.
+      detached: options.launcher !== undefined,
     });
+    const signalChild = (signalName: NodeJS.Signals): void => {
+      if (options.launcher !== undefined && child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, signalName);
+          return;
+        } catch {
+          // The group is gone already; fall through to the child itself.
+        }
+      }
+      child.kill(signalName);
+    };
+    if (child.pid !== undefined) options.onSpawn?.(child.pid);
     const events: WorkerEvent[] = [];
     let stderrTail = '';
     let stdoutBuffer = '';
@@ -60,8 +83,8 @@ export function runWorker(options: RunWorkerOptions): Promise<WorkerOutcome> {
 
     const stop = (reason: WorkerError): void => {
       failure ??= reason;
-      child.kill('SIGTERM');
-      killTimer = setTimeout(() => child.kill('SIGKILL'), options.killGraceMs ?? 5000);
+      signalChild('SIGTERM');
+      killTimer = setTimeout(() => signalChild('SIGKILL'), options.killGraceMs ?? 5000);
       killTimer.unref();
     };
     const onAbort = (): void => stop(new WorkerError(`${spec.command} interrupted`));

@@ -29,7 +29,7 @@ export function applyQuick(loaded: LoadedConfig): LoadedConfig {
     ...loaded,
     config: {
       ...config,
-      training: { ...config.training, examplesPerLabel: 2, epochs: 1, maxSteps: 6, batchSize: 8 },
+      training: { ...config.training, examplesPerLabel: 2, epochs: 1, maxSteps: 6, batchSize: 8, evalSteps: 3, saveSteps: 3, accuracySample: 8 },
       evaluation: { ...config.evaluation, sampleSize: 24, bootstrapIterations: 1000 },
     },
   };

@@ -1,0 +1,184 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfigFile, type LoadedConfig } from '../../../adapters/config-file.ts';
+import { openStore } from '../../../adapters/store/sqlite-store.ts';
+import { ensureWorkerEnvironment } from '../../../adapters/worker/python-env.ts';
+import type { WorkerEvent } from '../../../contracts/worker.ts';
+import { InvalidInputError } from '../../../core/errors.ts';
+import type { ResolvedSft } from '../../../core/sft-defaults.ts';
+import { prepareAccelerateLaunch } from '../../../pipeline/accelerate-launch.ts';
+import { prepareClassificationData } from '../../../pipeline/prepare-data.ts';
+import { resolveBaseChatTemplate, resolveBaseModel } from '../../../pipeline/run-slice.ts';
+import { resumeSft, trainSft, type TrainResult, type WorkerLaunch } from '../../../pipeline/train.ts';
+import { trainDpo, type DpoResult } from '../../../pipeline/train-dpo.ts';
+import type { Output, ProgressTask } from '../output.ts';
+import { embeddedDemoConfig, withCatalogBase } from './demo.ts';
+
+export interface TrainOptions {
+  workspace: string;
+  config?: string;
+  base?: string;
+  method: 'sft' | 'dpo';
+  /** `true` (newest unfinished run) or a run id. */
+  resume?: boolean | string;
+  /** dpo: the SFT run to start from (default: the newest succeeded SFT run). */
+  fromRun?: string;
+  maxSteps?: string;
+  threads?: number;
+  accelerate?: boolean;
+  numProcesses?: string;
+  distributed?: 'ddp' | 'fsdp';
+  cpu?: boolean;
+  json?: boolean;
+}
+
+function positiveInteger(value: string | undefined, field: string): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1) throw new InvalidInputError(`--${field} must be a positive integer, got ${JSON.stringify(value)}`, { field: `--${field}` });
+  return number;
+}
+
+function loadTrainingConfig(options: TrainOptions): LoadedConfig {
+  const loaded = options.config === undefined ? embeddedDemoConfig(false) : loadConfigFile(options.config);
+  const withBase = options.base === undefined ? loaded : withCatalogBase(loaded, options.base);
+  const maxSteps = positiveInteger(options.maxSteps, 'max-steps');
+  if (maxSteps === undefined) return withBase;
+  return { ...withBase, config: { ...withBase.config, training: { ...withBase.config.training, maxSteps } } };
+}
+
+/**
+ * `understudy train`: LoRA SFT on the config's task (settings left out of the config are chosen from the data
+ * size and printed with the reason), `--resume` to continue a killed run from its newest sealed checkpoint,
+ * `--method dpo` to run DPO from an SFT adapter, `--accelerate` to launch the worker under `accelerate launch`.
+ */
+export async function runTrain(options: TrainOptions, output: Output): Promise<void> {
+  if (options.resume !== undefined && options.method === 'dpo') throw new InvalidInputError('--resume continues SFT runs; DPO runs are short and restart', { field: '--resume' });
+  const workspace = path.resolve(options.workspace);
+  mkdirSync(workspace, { recursive: true });
+  const runsDir = path.join(workspace, 'runs');
+  const loaded = options.resume === undefined ? loadTrainingConfig(options) : undefined;
+  let launch: WorkerLaunch | undefined;
+  if (options.accelerate === true) {
+    const numProcesses = positiveInteger(options.numProcesses, 'num-processes') ?? 1;
+    const prepared = prepareAccelerateLaunch(workspace, { numProcesses, strategy: options.distributed ?? 'ddp', cpu: options.cpu ?? numProcesses === 1 });
+    output.info(`accelerate config: ${prepared.configFile} (${prepared.description})`);
+    launch = prepared;
+  }
+
+  const controller = new AbortController();
+  const interrupt = (): void => controller.abort();
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  const store = openStore(path.join(workspace, 'understudy.db'));
+  let trainTask: ProgressTask | undefined;
+  const onEvent = (event: WorkerEvent): void => {
+    if (event.event === 'started') output.info(`training on ${event.device} (torch ${event.torchVersion})`);
+    if (event.event === 'log') output.info(`worker: ${event.message}`);
+    if (event.event === 'progress') {
+      trainTask ??= output.task('train', event.totalSteps, 'steps');
+      trainTask.update(event.step, { loss: event.loss, 'tok/s': event.tokensPerSecond === null ? null : Math.round(event.tokensPerSecond) }, event.totalSteps);
+    }
+    if (event.event === 'eval') {
+      const accuracy = event.accuracy === null || event.accuracy === undefined ? '' : `, accuracy ${(event.accuracy * 100).toFixed(1)}% of ${event.accuracySample ?? '?'}`;
+      const margin = event.margin === null || event.margin === undefined ? '' : `, margin ${event.margin.toFixed(3)}`;
+      output.info(`validation at step ${event.step}: loss ${event.evalLoss?.toFixed(4) ?? '?'}${accuracy}${margin}${event.best === true ? ' (best)' : ''}`);
+    }
+    if (event.event === 'checkpoint') output.info(`checkpoint at step ${event.step}: ${event.path}`);
+    if (event.event === 'done') trainTask?.done(`${event.steps ?? '?'} steps in ${Math.round(event.seconds)} s, final loss ${event.trainLoss?.toFixed(3) ?? '?'}`);
+  };
+  const printSettings = (resolved: ResolvedSft): void => {
+    if (output.json) return;
+    const { lora, ...rest } = resolved.settings;
+    const rows = [...Object.entries(rest), ...Object.entries(lora).map(([key, value]) => [`lora.${key}`, value] as const)];
+    for (const [key, value] of rows) {
+      const reason = resolved.reasons[key];
+      output.info(`  ${key.padEnd(24)} ${JSON.stringify(value).padEnd(14)} ${reason === undefined ? '' : reason}`);
+    }
+  };
+  try {
+    const environment = await ensureWorkerEnvironment({ onProgress: (progress) => output.info(`setup: ${progress.message}`) });
+    if (options.method === 'dpo') {
+      const config = loaded!;
+      const base = await resolveBaseModel(config, (message) => output.info(`base model: ${message}`));
+      const chatTemplate = await resolveBaseChatTemplate(config, base);
+      const result: DpoResult = await trainDpo({
+        store,
+        python: environment.python,
+        base,
+        chatTemplate,
+        loaded: config,
+        runsDir,
+        fromRunId: options.fromRun,
+        launch,
+        threads: options.threads,
+        signal: controller.signal,
+        onEvent,
+        onStderr: () => undefined,
+        onRun: (run, sftRunId) => output.info(`run ${run.id}: DPO from SFT run ${sftRunId}`),
+      });
+      if (!output.json) {
+        output.info(`held-out preference margin (log p chosen - log p rejected): ${result.marginBefore?.toFixed(3) ?? '?'} -> ${result.marginAfter?.toFixed(3) ?? '?'}`);
+        output.info(`pairs preferred correctly: ${formatShare(result.preferenceAccuracyBefore)} -> ${formatShare(result.preferenceAccuracyAfter)} (${result.evalPairs} held-out pairs)`);
+        output.info(`adapter ${result.adapter.id}: ${result.adapter.ggufPath}`);
+      }
+      output.result({ ok: true, command: 'train', method: 'dpo', workspace, ...result });
+      return;
+    }
+
+    let result: TrainResult;
+    if (options.resume !== undefined) {
+      result = await resumeSft({
+        store,
+        python: environment.python,
+        runsDir,
+        runId: typeof options.resume === 'string' ? options.resume : undefined,
+        launch,
+        signal: controller.signal,
+        onEvent,
+        onStderr: () => undefined,
+        onRun: (run) => output.info(`resuming run ${run.id}`),
+      });
+    } else {
+      const config = loaded!;
+      const base = await resolveBaseModel(config, (message) => output.info(`base model: ${message}`));
+      const chatTemplate = await resolveBaseChatTemplate(config, base);
+      const data = prepareClassificationData(config, store);
+      output.info(`data: ${data.train.examples.length} training examples (dataset ${data.train.dataset.contentHash.slice(0, 12)}), held-out eval set untouched`);
+      result = await trainSft({
+        store,
+        python: environment.python,
+        base,
+        chatTemplate,
+        datasetId: data.train.dataset.id,
+        training: config.config.training,
+        runsDir,
+        threads: options.threads,
+        launch,
+        signal: controller.signal,
+        onEvent,
+        onStderr: () => undefined,
+        onRun: (run, resolved) => {
+          output.info(`run ${run.id}: ${resolved.trainExamples} training + ${resolved.validationExamples} validation examples, ${resolved.totalSteps} steps; settings:`);
+          printSettings(resolved);
+        },
+      });
+    }
+    if (!output.json) {
+      const best = result.bestStep === null ? '' : `, best validation loss ${result.bestEvalLoss?.toFixed(4) ?? '?'} at step ${result.bestStep}${result.stoppedEarly ? ' (stopped early)' : ''}`;
+      output.info(`run ${result.run.id}: ${result.steps ?? '?'} steps, final loss ${result.trainLoss?.toFixed(4) ?? '?'}${best}, ${Math.round(result.tokensPerSecond ?? 0)} tokens/s`);
+      if (result.resumedFromStep !== null) output.info(`resumed from the checkpoint at step ${result.resumedFromStep}`);
+      output.info(`adapter ${result.adapter.id}: ${result.adapter.ggufPath} (PEFT: ${result.adapter.peftPath})`);
+      output.info(`see it with: understudy runs show ${result.run.id} --workspace ${options.workspace}`);
+    }
+    output.result({ ok: true, command: 'train', method: 'sft', workspace, ...result });
+  } finally {
+    store.close();
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
+  }
+}
+
+function formatShare(value: number | null): string {
+  return value === null ? '?' : `${(value * 100).toFixed(1)}%`;
+}
