@@ -24,7 +24,7 @@ test('the database is migrated with WAL and foreign keys on, and migrations are 
   reopened.close();
   const db = new Database(store.file);
   assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').all(), [{ version: 1 }]);
+  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }]);
   db.close();
 });
 
@@ -79,5 +79,26 @@ test('eval results are stored with a content hash and read back; a bad row rolls
   const db = new Database(store.file);
   assert.equal((db.prepare('SELECT COUNT(*) AS n FROM eval_runs').get() as { n: number }).n, 1);
   db.close();
+  store.close();
+});
+
+test('a killed or failed run can be reopened for resume, a succeeded one cannot; artifacts are recorded once per path', () => {
+  const store = freshStore();
+  const dataset = store.registerDataset({ name: 'task', role: 'train', source: {}, examples: [example('lost card', 'lost_card')] });
+  store.registerBaseModel({ sha256: 'b'.repeat(64), name: 'base', path: '/base.gguf', metadata: {} });
+  const killed = store.startRun({ datasetId: dataset.id, baseSha256: 'b'.repeat(64), method: 'sft', spec: {} });
+  store.reopenRun(killed.id);
+  assert.equal(store.getRun(killed.id)!.status, 'running');
+  store.failRun(killed.id, 'interrupted', 'SIGINT');
+  store.reopenRun(killed.id);
+  assert.deepEqual([store.getRun(killed.id)!.status, store.getRun(killed.id)!.error, store.getRun(killed.id)!.finishedAt], ['running', null, null]);
+  store.completeRun(killed.id, { steps: 2 }, { ggufPath: '/a.gguf', ggufSha256: 'c'.repeat(64), peftPath: '/peft', peftSha256: 'd'.repeat(64) });
+  assert.throws(() => store.reopenRun(killed.id), /already succeeded/);
+
+  store.recordArtifact({ runId: killed.id, kind: 'export:ollama', path: '/out/Modelfile', sha256: '1'.repeat(64) });
+  store.recordArtifact({ runId: killed.id, kind: 'export:ollama', path: '/out/Modelfile', sha256: '2'.repeat(64), details: { next: 'ollama create' } });
+  store.recordArtifact({ runId: killed.id, kind: 'export:gguf', path: '/out/a.gguf', sha256: '3'.repeat(64) });
+  const artifacts = store.listArtifacts(killed.id);
+  assert.deepEqual(artifacts.map((artifact) => [artifact.kind, artifact.sha256[0], artifact.details]), [['export:ollama', '2', { next: 'ollama create' }], ['export:gguf', '3', {}]]);
   store.close();
 });

@@ -544,7 +544,8 @@ ${content}
 
 const PALETTE = ['#6b7a90', '#2f6fdf', '#d9822b', '#8a4fd0', '#1f9d74', '#c23b5a'];
 
-function colorOf(index: number): string {
+/** The report palette's color for series `index` (0: baseline grey, 1: blue, ...). */
+export function colorOf(index: number): string {
   return PALETTE[index % PALETTE.length]!;
 }
 
@@ -556,7 +557,8 @@ function mixColor(from: readonly number[], to: readonly number[], amount: number
   return `#${channel(0)}${channel(1)}${channel(2)}`;
 }
 
-function table(header: readonly string[], rows: readonly (readonly string[])[], className: string): string {
+/** A table of HTML cells (the caller escapes them). */
+export function table(header: readonly string[], rows: readonly (readonly string[])[], className: string): string {
   return `<div class="table-wrap"><table class="${className}">
 <thead><tr>${header.map((cell) => `<th>${cell}</th>`).join('')}</tr></thead>
 <tbody>
@@ -570,7 +572,7 @@ function labelHtml(label: string): string {
   return escapeHtml(label).replace(/([_/])/g, '$1<wbr>');
 }
 
-function hashCode(hash: string): string {
+export function hashCode(hash: string): string {
   return `<code class="hash">${escapeHtml(hash)}</code>`;
 }
 
@@ -581,7 +583,7 @@ function truncate(text: string, pixels: number): string {
 }
 
 /** Round ticks (1, 2, 5 × 10^k steps) covering [low, high]. */
-function niceTicks(low: number, high: number, count: number): number[] {
+export function niceTicks(low: number, high: number, count: number): number[] {
   if (!Number.isFinite(low) || !Number.isFinite(high)) return [0, 1];
   if (high <= low) {
     const pad = low === 0 ? 1 : Math.abs(low) * 0.1;
@@ -597,7 +599,7 @@ function niceTicks(low: number, high: number, count: number): number[] {
   return ticks.length >= 2 ? ticks : [first, first + step];
 }
 
-function linearScale(domainLow: number, domainHigh: number, rangeLow: number, rangeHigh: number): (value: number) => number {
+export function linearScale(domainLow: number, domainHigh: number, rangeLow: number, rangeHigh: number): (value: number) => number {
   const span = domainHigh - domainLow;
   return (value) => (span === 0 ? (rangeLow + rangeHigh) / 2 : rangeLow + ((value - domainLow) / span) * (rangeHigh - rangeLow));
 }
@@ -607,28 +609,28 @@ function clamp01(value: number): number {
 }
 
 /** An SVG coordinate: finite and short (never "NaN" in the markup). */
-function coordinate(value: number): string {
+export function coordinate(value: number): string {
   return Number.isFinite(value) ? String(Math.round(value * 10) / 10) : '0';
 }
 
-function formatNumber(value: number, digits: number): string {
+export function formatNumber(value: number, digits: number): string {
   return Number.isFinite(value) ? value.toFixed(digits) : '—';
 }
 
-function formatInteger(value: number): string {
+export function formatInteger(value: number): string {
   if (!Number.isFinite(value)) return '—';
   return Math.round(value)
     .toString()
     .replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
-function formatTick(value: number): string {
+export function formatTick(value: number): string {
   if (!Number.isFinite(value)) return '—';
   if (Math.abs(value) >= 1000) return formatInteger(value);
   return String(Number(value.toPrecision(6)));
 }
 
-function formatPercent(value: number): string {
+export function formatPercent(value: number): string {
   return Number.isFinite(value) ? `${(value * 100).toFixed(1)}%` : '—';
 }
 
@@ -664,7 +666,8 @@ function formatMilliseconds(value: number): string {
   return value < 100 ? `${value.toFixed(1)} ms` : `${formatInteger(value)} ms`;
 }
 
-const STYLE = `
+/** The report stylesheet (inline CSS), shared by the run report. */
+export const STYLE = `
 :root { color-scheme: light; --ink: #1d2330; --muted: #5f6b7a; --line: #e3e6eb; --panel: #f7f8fa; --accent: #2f6fdf; }
 * { box-sizing: border-box; }
 body { margin: 0; background: #fff; color: var(--ink); font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }

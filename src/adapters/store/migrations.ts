@@ -94,4 +94,20 @@ CREATE TABLE eval_results (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'run artifacts',
+    sql: `
+CREATE TABLE run_artifacts (
+  id INTEGER PRIMARY KEY,
+  run_id TEXT NOT NULL REFERENCES training_runs (id) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  path TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  details_json TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  UNIQUE (run_id, kind, path)
+);
+`,
+  },
 ];

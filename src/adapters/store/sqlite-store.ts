@@ -41,6 +41,24 @@ export interface AdapterRecord {
   createdAt: string;
 }
 
+/** A base model a run trained on, by the sha256 of its GGUF. */
+export interface BaseModelRecord {
+  sha256: string;
+  name: string;
+  path: string;
+  metadata: Record<string, unknown>;
+  registeredAt: string;
+}
+
+export interface RunArtifact {
+  runId: string;
+  kind: string;
+  path: string;
+  sha256: string;
+  details: Record<string, unknown>;
+  createdAt: string;
+}
+
 export interface RunRecord {
   id: string;
   datasetId: string;
@@ -71,6 +89,7 @@ export interface Store {
   getDataset(id: string): DatasetRecord | undefined;
   listExamples(datasetId: string): StoredExample[];
   registerBaseModel(input: { sha256: string; name: string; path: string; metadata: Record<string, unknown> }): void;
+  getBaseModel(sha256: string): BaseModelRecord | undefined;
   startRun(input: { datasetId: string; baseSha256: string; method: string; spec: unknown }): RunRecord;
   appendRunEvent(runId: string, event: unknown): void;
   /** Marks a run failed or interrupted; it never gets an adapter. */
@@ -78,6 +97,13 @@ export interface Store {
   /** Marks a run succeeded and registers its adapter in one transaction. */
   completeRun(runId: string, summary: Record<string, unknown>, adapter: Omit<AdapterRecord, 'id' | 'runId' | 'createdAt' | 'baseSha256'>): AdapterRecord;
   getRun(id: string): RunRecord | undefined;
+  /** Back to `running` for `train --resume`: a failed, interrupted or killed (still `running`) run; never a succeeded one. */
+  reopenRun(runId: string): void;
+  /** An export or other file made from a run (merged model, Modelfile, ...); re-exporting to the same path replaces the row. */
+  recordArtifact(input: { runId: string; kind: string; path: string; sha256: string; details?: Record<string, unknown> }): RunArtifact;
+  listArtifacts(runId: string): RunArtifact[];
+  /** The spec the run was started with (the worker config, its chat template and hashes), as stored; undefined for an unknown run. */
+  getRunSpec(id: string): unknown;
   listRuns(): RunRecord[];
   runEvents(runId: string): unknown[];
   getAdapterForRun(runId: string): AdapterRecord | undefined;
@@ -169,6 +195,12 @@ export function openStore(file: string): Store {
       db.prepare('INSERT INTO base_models (sha256, name, path, metadata_json, registered_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (sha256) DO UPDATE SET path = excluded.path, name = excluded.name')
         .run(sha256, name, modelPath, JSON.stringify(metadata), now());
     },
+    getBaseModel(sha256) {
+      const row = db.prepare('SELECT * FROM base_models WHERE sha256 = ?').get(sha256) as BaseModelRow | undefined;
+      return row === undefined
+        ? undefined
+        : { sha256: row.sha256, name: row.name, path: row.path, metadata: JSON.parse(row.metadata_json) as Record<string, unknown>, registeredAt: row.registered_at };
+    },
     startRun({ datasetId, baseSha256, method, spec }) {
       const id = newId('run');
       const startedAt = now();
@@ -179,6 +211,20 @@ export function openStore(file: string): Store {
     appendRunEvent(runId, event) {
       db.prepare('INSERT INTO run_events (run_id, sequence, event_json) VALUES (?, (SELECT COALESCE(MAX(sequence), 0) + 1 FROM run_events WHERE run_id = ?), ?)')
         .run(runId, runId, JSON.stringify(event));
+    },
+    reopenRun(runId) {
+      const changed = db.prepare("UPDATE training_runs SET status = 'running', finished_at = NULL, error = NULL WHERE id = ? AND status != 'succeeded'").run(runId);
+      if (changed.changes !== 1) throw new Error(`run ${runId} is unknown or already succeeded`);
+    },
+    recordArtifact({ runId, kind, path: file, sha256, details }) {
+      const createdAt = now();
+      db.prepare('INSERT INTO run_artifacts (run_id, kind, path, sha256, details_json, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, kind, path) DO UPDATE SET sha256 = excluded.sha256, details_json = excluded.details_json, created_at = excluded.created_at')
+        .run(runId, kind, file, sha256, JSON.stringify(details ?? {}), createdAt);
+      return { runId, kind, path: file, sha256, details: details ?? {}, createdAt };
+    },
+    listArtifacts(runId) {
+      const rows = db.prepare('SELECT run_id, kind, path, sha256, details_json, created_at FROM run_artifacts WHERE run_id = ? ORDER BY id').all(runId) as { run_id: string; kind: string; path: string; sha256: string; details_json: string; created_at: string }[];
+      return rows.map((row) => ({ runId: row.run_id, kind: row.kind, path: row.path, sha256: row.sha256, details: JSON.parse(row.details_json) as Record<string, unknown>, createdAt: row.created_at }));
     },
     failRun(runId, status, error) {
       db.prepare("UPDATE training_runs SET status = ?, finished_at = ?, error = ? WHERE id = ? AND status = 'running'").run(status, now(), error, runId);
@@ -197,6 +243,10 @@ export function openStore(file: string): Store {
     getRun(id) {
       const row = db.prepare('SELECT * FROM training_runs WHERE id = ?').get(id) as RunRow | undefined;
       return row === undefined ? undefined : runFromRow(row);
+    },
+    getRunSpec(id) {
+      const row = db.prepare('SELECT spec_json FROM training_runs WHERE id = ?').get(id) as { spec_json: string } | undefined;
+      return row === undefined ? undefined : (JSON.parse(row.spec_json) as unknown);
     },
     listRuns() {
       return (db.prepare('SELECT * FROM training_runs ORDER BY started_at DESC').all() as RunRow[]).map(runFromRow);
@@ -257,6 +307,7 @@ function migrate(db: Database.Database): void {
 
 interface DatasetRow { id: string; name: string; role: DatasetRecord['role']; content_hash: string; example_count: number; source_json: string; created_at: string }
 interface ExampleRow { id: number; dataset_id: string; position: number; input: string; label: string | null; messages_json: string; content_hash: string; provenance_json: string }
+interface BaseModelRow { sha256: string; name: string; path: string; metadata_json: string; registered_at: string }
 interface RunRow { id: string; dataset_id: string; base_sha256: string; method: string; spec_json: string; spec_hash: string; status: RunRecord['status']; started_at: string; finished_at: string | null; summary_json: string | null; error: string | null }
 interface AdapterRow { id: string; run_id: string; base_sha256: string; gguf_path: string; gguf_sha256: string; peft_path: string; peft_sha256: string; created_at: string }
 interface EvalResultDbRow { eval_id: string; candidate: string; example_id: number; output: string; correct: number; prompt_tokens: number; completion_tokens: number; latency_ms: number }

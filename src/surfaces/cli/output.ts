@@ -87,3 +87,9 @@ export function formatSeconds(seconds: number | null): string {
   const minutes = Math.floor(whole / 60);
   return minutes > 0 ? `${minutes}m${String(whole % 60).padStart(2, '0')}s` : `${whole}s`;
 }
+
+/** Left- or right-aligned columns (numbers right), two spaces apart. */
+export function formatTable(rows: string[][], alignRight: boolean[]): string[] {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => (alignRight[column] === true ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join('  ').trimEnd());
+}

@@ -1,6 +1,6 @@
 import { cachedModelPath, pullCatalogModel, pulledModelPath, requirePullableModel } from '../../../adapters/models/acquire.ts';
 import { MODEL_CATALOG, requireCatalogModel, type CatalogModel } from '../../../adapters/models/catalog.ts';
-import type { Output } from '../output.ts';
+import { formatTable, type Output } from '../output.ts';
 
 /** `understudy models list`: the catalog as a table, and whether each offline model is pulled already. */
 export async function runModelsList(_options: { json?: boolean }, output: Output): Promise<void> {
@@ -91,10 +91,4 @@ export function formatParameters(millions: number): string {
 /** 8192 -> "8K", 131072 -> "128K"; lengths that are not a whole number of K are written out. */
 export function formatContext(tokens: number): string {
   return tokens % 1024 === 0 ? `${tokens / 1024}K` : tokens.toLocaleString('en-US');
-}
-
-/** Left- or right-aligned columns (numbers right), two spaces apart. */
-function formatTable(rows: string[][], alignRight: boolean[]): string[] {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => (alignRight[column] === true ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join('  ').trimEnd());
 }
