@@ -11,6 +11,10 @@ const runModelsInfo = lazy(async () => (await import('./commands/models.ts')).ru
 const runModelsPull = lazy(async () => (await import('./commands/models.ts')).runModelsPull);
 const runChat = lazy(async () => (await import('./commands/chat.ts')).runChat);
 const runDemo = lazy(async () => (await import('./commands/demo.ts')).runDemo);
+const runTrain = lazy(async () => (await import('./commands/train.ts')).runTrain);
+const runExport = lazy(async () => (await import('./commands/export.ts')).runExport);
+const runRunsList = lazy(async () => (await import('./commands/runs.ts')).runRunsList);
+const runRunsShow = lazy(async () => (await import('./commands/runs.ts')).runRunsShow);
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command declares its own option type
 type Handler = (options: any, output: Output, args: string[]) => Promise<void>;
@@ -90,5 +94,46 @@ program.command('demo')
   .option('--threads <n>', 'CPU threads for training and inference', (value) => Number.parseInt(value, 10))
   .addOption(json)
   .action(action(runDemo));
+
+program.command('train')
+  .description('LoRA SFT on the config\'s task (unset settings chosen from the data size, with reasons), resume a killed run, or DPO after SFT')
+  .option('--workspace <dir>', 'where the database and runs/ go', 'understudy-demo')
+  .option('--config <file>', 'an understudy.yaml (default: the embedded Banking77 defaults)')
+  .option('--base <id>', 'a catalog model to start from instead of the config\'s')
+  .addOption(new Option('--method <method>', 'sft, or dpo from a finished SFT run').choices(['sft', 'dpo']).default('sft'))
+  .option('--resume [runId]', 'continue a killed, interrupted or failed SFT run from its newest sealed checkpoint (default: the newest unfinished run)')
+  .option('--from-run <runId>', 'dpo: the SFT run to start from (default: the newest finished SFT run)')
+  .option('--max-steps <n>', 'stop after this many optimizer steps (overrides the config)')
+  .option('--threads <n>', 'CPU threads for torch', (value) => Number.parseInt(value, 10))
+  .option('--accelerate', 'launch the worker under `accelerate launch` (writes <workspace>/accelerate-config.yaml)')
+  .option('--num-processes <n>', 'with --accelerate: one process per GPU (1 on a CPU)')
+  .addOption(new Option('--distributed <strategy>', 'with --accelerate on several GPUs: ddp or fsdp').choices(['ddp', 'fsdp']))
+  .option('--cpu', 'with --accelerate: force the CPU launch path')
+  .addOption(json)
+  .action(action(runTrain));
+
+program.command('export')
+  .description('export a finished run: peft, gguf, merged (safetensors for vLLM/TGI), ollama (Modelfile), vllm (serve script), axolotl (YAML), openai-jsonl')
+  .requiredOption('--to <formats>', 'comma-separated formats, or all')
+  .option('--run <id>', 'the run (default: the newest finished run)')
+  .option('--workspace <dir>', 'the workspace folder', 'understudy-demo')
+  .option('--out <dir>', 'where to write (default: <workspace>/exports/<run id>)')
+  .addOption(new Option('--dtype <dtype>', 'merged: weight type').choices(['float16', 'bfloat16', 'float32']).default('float16'))
+  .addOption(json)
+  .action(action(runExport));
+
+const runs = program.command('runs').description('training runs in a workspace: list them, show one with an HTML report');
+runs.command('list')
+  .description('every training run, newest first: status, steps, final and best validation loss, data and base hashes')
+  .option('--workspace <dir>', 'the workspace folder (holds understudy.db and runs/)', 'understudy-demo')
+  .addOption(json)
+  .action(action(runRunsList));
+runs.command('show')
+  .description('one run in full (settings, data, base, losses, checkpoints, adapter); writes its HTML report to <workspace>/runs/<id>/report.html')
+  .argument('<id>', 'run id, or a unique prefix of it (see runs list)')
+  .option('--workspace <dir>', 'the workspace folder (holds understudy.db and runs/)', 'understudy-demo')
+  .option('--report <file>', 'write the HTML report here instead')
+  .addOption(json)
+  .action(action(runRunsShow));
 
 await program.parseAsync(process.argv);
