@@ -46,6 +46,15 @@ test('no validation split means no validation, checkpoints or early stopping by 
   assert.deepEqual([resolved.settings.evalSteps, resolved.settings.saveSteps, resolved.settings.earlyStoppingPatience, resolved.settings.accuracySample], [0, 0, 0, 0]);
 });
 
+test('a tiny dataset is warned about before training', () => {
+  const resolved = resolveSftSettings({ batchSize: 8 }, { examples: 3, labelCount: 3 });
+  assert.equal(resolved.validationExamples, 1);
+  assert.equal(resolved.warnings.length, 2);
+  assert.match(resolved.warnings[0]!, /only 2 training examples/);
+  assert.match(resolved.warnings[1]!, /less than one batch of 8/);
+  assert.deepEqual(resolveSftSettings({}, { examples: 5000, labelCount: 77 }).warnings, []);
+});
+
 test('the validation split never takes more than half, and gives every task at least one example', () => {
   assert.equal(validationCount(3, 0.1, 2), 1);
   assert.equal(validationCount(4, 0.9, 0), 2);

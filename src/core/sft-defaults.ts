@@ -59,6 +59,8 @@ export interface ResolvedSft {
   totalSteps: number;
   validationExamples: number;
   trainExamples: number;
+  /** What the user should know before training starts (a tiny dataset, a batch larger than the data). */
+  warnings: string[];
 }
 
 const MAX_VALIDATION = 200;
@@ -129,5 +131,9 @@ export function resolveSftSettings(input: SftSettingsInput, facts: { examples: n
     settings.saveSteps = settings.evalSteps * Math.max(1, Math.round(settings.saveSteps / settings.evalSteps));
     reasons.saveSteps = `rounded to a multiple of evalSteps (${settings.evalSteps})`;
   }
-  return { settings, reasons, totalSteps, validationExamples, trainExamples: n };
+  const warnings: string[] = [];
+  if (n < 20) warnings.push(`only ${n} training examples: the adapter will mostly memorise them; aim for 50+ per label`);
+  if (n < settings.batchSize * settings.gradientAccumulation) warnings.push(`${n} training examples is less than one batch of ${settings.batchSize * settings.gradientAccumulation}: every step sees the whole set`);
+  if (validationFraction > 0 && validationExamples === 0) warnings.push('too few examples to hold any out for validation: no validation, best checkpoint or early stopping');
+  return { settings, reasons, totalSteps, validationExamples, trainExamples: n, warnings };
 }

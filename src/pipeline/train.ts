@@ -165,9 +165,6 @@ export async function trainSft(input: TrainSftInput): Promise<TrainResult> {
   const split = splitValidation(examples, resolved.validationExamples, settings.seed);
   const records = toPromptCompletion(split.train);
   const validation = toPromptCompletion(split.validation);
-  if (records.length < settings.batchSize && settings.maxSteps <= 0) {
-    input.onStderr?.(`note: ${records.length} training examples is fewer than one batch of ${settings.batchSize}`);
-  }
   store.registerBaseModel({ sha256: input.base.sha256, name: input.base.name, path: input.base.ggufPath, metadata: input.base.catalog === undefined ? {} : { ...input.base.catalog } });
 
   const { lora, validationFraction: _validationFraction, ...schedule } = settings;
@@ -260,7 +257,7 @@ export async function resumeSft(input: {
   check(spec.trainPath, stored?.data?.trainSha256, 'training');
   check(spec.evalPath, stored?.data?.validationSha256, 'validation');
   const settings = { ...spec.training, lora: spec.lora } as unknown as ResolvedSft['settings'];
-  const resolved: ResolvedSft = { settings, reasons: stored?.reasons ?? {}, totalSteps: spec.training.maxSteps, validationExamples: 0, trainExamples: 0 };
+  const resolved: ResolvedSft = { settings, reasons: stored?.reasons ?? {}, totalSteps: spec.training.maxSteps, validationExamples: 0, trainExamples: 0, warnings: [] };
   store.reopenRun(run.id);
   input.onRun?.(store.getRun(run.id)!, resolved);
   mkdirSync(files.stagingDir, { recursive: true });

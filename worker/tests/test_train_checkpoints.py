@@ -164,3 +164,29 @@ def test_inconsistent_schedules_are_refused_up_front(tmp_path: Path, base_ref: d
     assert run.returncode == 2, run.stderr[-2000:]
     assert message in run.one("error")["message"]
     assert not run.of("progress")
+
+
+def test_a_max_length_that_leaves_no_completion_is_refused_before_training(tmp_path: Path, base_ref: dict[str, str], chat_template: str) -> None:
+    train_path = write_jsonl(tmp_path / "train.jsonl", banking_records())
+    run = run_worker("train-sft", train_spec(base_ref, train_path, tmp_path / "out", chat_template, maxLength=8), tmp_path)
+    assert run.returncode == 1, run.stderr[-2000:]
+    error = run.one("error")
+    assert error["errorType"] == "DataError"
+    assert "no example keeps a completion token within maxLength=8" in error["message"]
+    assert not run.of("progress") and not (tmp_path / "out" / "peft").exists()
+
+
+def test_early_stopping_ends_the_run_after_patience_validations_without_improvement(tmp_path: Path, base_ref: dict[str, str], chat_template: str) -> None:
+    train_path = write_jsonl(tmp_path / "train.jsonl", banking_records())
+    eval_path = write_jsonl(tmp_path / "validation.jsonl", validation_records())
+    # Only an improvement of more than 10 nats counts, so every validation after the first is "no better".
+    spec = train_spec(base_ref, train_path, tmp_path / "out", chat_template, maxSteps=6, evalSteps=1, earlyStoppingPatience=2, earlyStoppingThreshold=10)
+    spec["evalPath"] = str(eval_path)
+    run = run_worker("train-sft", spec, tmp_path)
+    assert run.returncode == 0, f"{run.events[-1:]}\n{run.stderr[-3000:]}"
+    assert [event["step"] for event in run.of("eval")] == [1, 2, 3]
+    losses = {event["step"]: event["evalLoss"] for event in run.of("eval")}
+    done = run.one("done")
+    assert done["steps"] == 3 and done["stoppedEarly"] is True
+    assert done["bestStep"] == min(losses, key=losses.get)
+    assert any("early stop at step 3" in event["message"] for event in run.of("log"))

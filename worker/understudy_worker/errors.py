@@ -30,6 +30,10 @@ class DataError(WorkerError):
         super().__init__(f"{where}: {problem}")
 
 
+class OutOfMemory(WorkerError):
+    """Training ran out of device or host memory; the message says which settings to lower."""
+
+
 class ExportError(WorkerError):
     """The adapter cannot be written as a GGUF LoRA that llama.cpp would apply faithfully."""
 

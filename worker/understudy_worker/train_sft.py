@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .artifacts import publish, sha256_directory, sha256_file, signals_blocked, staging_directory
 from .base_model import load_model, load_tokenizer, prepare_environment
 from .checkpoints import newest_sealed, seal
-from .errors import DataError, SpecError
+from .errors import DataError, OutOfMemory, SpecError
 from .export_gguf import BaseLayout, check_lora_config, export_peft_dir, gguf_weight_name
 from .hardware import Placement, resolve_placement
 from .protocol import EventStream, finite_or_none
@@ -197,11 +197,13 @@ def make_validation_callback(
             loss = finite_or_none((metrics or {}).get("eval_loss"))
             accuracy = task_accuracy(model, tokenizer, sample) if sample and model is not None else None
             self.last_loss, self.last_accuracy = loss, accuracy
-            improved = loss is not None and (self.best_loss is None or loss < self.best_loss - threshold)
+            # "best" is the lowest loss so far (the checkpoint kept); early stopping counts only improvements
+            # larger than the threshold, as transformers' EarlyStoppingCallback does.
+            improved = loss is not None and (self.best_loss is None or loss < self.best_loss)
+            significant = loss is not None and (self.best_loss is None or loss < self.best_loss - threshold)
+            self.bad_evaluations = 0 if significant else self.bad_evaluations + 1
             if improved:
-                self.best_loss, self.best_step, self.bad_evaluations = loss, state.global_step, 0
-            else:
-                self.bad_evaluations += 1
+                self.best_loss, self.best_step = loss, state.global_step
             events.emit(
                 "eval",
                 step=int(state.global_step),
@@ -400,11 +402,20 @@ def run(spec: TrainSftSpec, events: EventStream) -> None:
         if checkpointing:
             trainer.add_callback(make_checkpoint_sealer(events))
         dropped = len(rows) - len(trainer.train_dataset)
+        if len(trainer.train_dataset) == 0:
+            raise DataError(spec.train_path, None, f"no example keeps a completion token within maxLength={settings.max_length}: raise training.maxLength or shorten the prompts")
         if dropped and not settings.packing:
             events.log(f"{dropped} examples dropped: truncation at maxLength left no completion tokens to learn from")
 
         train_started = time.monotonic()
-        output = trainer.train(resume_from_checkpoint=str(resume_from.path) if resume_from is not None else None)
+        try:
+            output = trainer.train(resume_from_checkpoint=str(resume_from.path) if resume_from is not None else None)
+        except (torch.OutOfMemoryError, MemoryError) as error:
+            raise OutOfMemory(
+                f"out of memory on {placement.description} at batchSize={settings.batch_size}, maxLength={settings.max_length}: "
+                "lower training.batchSize (raise gradientAccumulation to keep the effective batch), lower maxLength, "
+                "or set gradientCheckpointing: true; the newest sealed checkpoint, if any, can be resumed"
+            ) from error
         train_seconds = time.monotonic() - train_started
         train_tokens = token_counter.tokens
 

@@ -161,6 +161,7 @@ export async function runTrain(options: TrainOptions, output: Output): Promise<v
         onRun: (run, resolved) => {
           output.info(`run ${run.id}: ${resolved.trainExamples} training + ${resolved.validationExamples} validation examples, ${resolved.totalSteps} steps; settings:`);
           printSettings(resolved);
+          for (const warning of resolved.warnings) output.info(`warning: ${warning}`);
         },
       });
     }
