@@ -190,7 +190,7 @@ test('export --to all writes every format and records each with its hash', () =>
 
 test('train --accelerate launches the same worker under accelerate launch (one CPU process)', () => {
   const workspace = path.join(directory, 'accelerate');
-  const run = cli(['train', '--accelerate', '--max-steps', '2', '--json', '--config', config, '--workspace', workspace]);
+  const run = cli(['train', '--accelerate', '--cpu', '--max-steps', '2', '--json', '--config', config, '--workspace', workspace]);
   assert.equal(run.status, 0, run.stderr.slice(-3000));
   const result = run.json as TrainJson;
   assert.equal(result.steps, 2);

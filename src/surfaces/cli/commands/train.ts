@@ -61,7 +61,8 @@ export async function runTrain(options: TrainOptions, output: Output): Promise<v
   let launch: WorkerLaunch | undefined;
   if (options.accelerate === true) {
     const numProcesses = positiveInteger(options.numProcesses, 'num-processes') ?? 1;
-    const prepared = prepareAccelerateLaunch(workspace, { numProcesses, strategy: options.distributed ?? 'ddp', cpu: options.cpu ?? numProcesses === 1 });
+    // Not forced to the CPU, a one-process launch uses a GPU when torch sees one (accelerate's own choice).
+    const prepared = prepareAccelerateLaunch(workspace, { numProcesses, strategy: options.distributed ?? 'ddp', cpu: options.cpu === true });
     output.info(`accelerate config: ${prepared.configFile} (${prepared.description})`);
     launch = prepared;
   }
