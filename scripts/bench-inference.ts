@@ -1,10 +1,11 @@
 // `npm run bench:inference [-- --quick] [-- --adapter-dir DIR]`: transformers + PEFT `generate` against the embedded
 // llama.cpp engine, same base, same LoRA adapter, same prompt token ids, measured side by side in one run.
 // Progress goes to stderr; stdout gets the table, the targets and, as its last line, one JSON object.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { cpuModel } from './bench-machine.ts';
 import { z } from 'zod';
 import { defaultConfigText, parseConfigText, type LoadedConfig } from '../src/adapters/config-file.ts';
 import { createLlamaCppEngine, type Generation, type LlamaCppEngine } from '../src/adapters/llm/llama-cpp-engine.ts';
@@ -288,15 +289,6 @@ async function enginePrefillAggregate(engine: LlamaCppEngine, prompts: readonly 
   return generations.reduce((total, generation) => total + generation.promptTokens, 0) / ((performance.now() - started) / 1000);
 }
 
-function cpuModel(): string {
-  try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((entry) => entry.startsWith('model name'));
-    if (line !== undefined) return line.split(':').slice(1).join(':').trim();
-  } catch {
-    // Not Linux: fall back to what Node reports.
-  }
-  return os.cpus()[0]?.model ?? 'unknown';
-}
 
 const format = (value: number, digits = 1): string => value.toFixed(digits);
 const pad = (cells: readonly string[], widths: readonly number[]): string => cells.map((cell, index) => cell.padEnd(widths[index] ?? 0)).join('  ');

@@ -3,10 +3,11 @@
 // optimizer steps, run one after the other in one bench run. Both adapters are then scored on the same held-out
 // Banking77 examples by the same function. Progress goes to stderr; stdout gets the table and, last, one JSON line.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { cpuModel } from './bench-machine.ts';
 import { defaultConfigText, parseConfigText } from '../src/adapters/config-file.ts';
 import { readLabelledCsv } from '../src/adapters/csv-dataset.ts';
 import { pullCatalogModel } from '../src/adapters/models/acquire.ts';
@@ -38,15 +39,6 @@ const log = (message: string): void => {
   process.stderr.write(`[bench:train] ${message}\n`);
 };
 
-function cpuModel(): string {
-  try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((entry) => entry.startsWith('model name'));
-    if (line !== undefined) return line.split(':').slice(1).join(':').trim();
-  } catch {
-    // not Linux
-  }
-  return os.cpus()[0]?.model ?? 'unknown';
-}
 
 function runPython(python: string, mode: string, spec: unknown, directory: string): Promise<Record<string, unknown>> {
   const specFile = path.join(directory, `${mode}-${Date.now()}.json`);

@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import { defaultConfigText } from '../src/adapters/config-file.ts';
 import { EXAMPLES_BANKING77_DIR, PACKAGE_ROOT } from '../src/adapters/paths.ts';
 import { processAlive } from '../src/pipeline/train.ts';
@@ -71,10 +71,6 @@ before(() => {
   const run = cli(['train', '--json', '--config', config, '--workspace', path.join(directory, 'reference')]);
   assert.equal(run.status, 0, run.stderr.slice(-3000));
   reference = run.json as TrainJson;
-});
-
-after(() => {
-  // Workspaces stay in the temp dir for inspection when a test fails; nothing else to release.
 });
 
 test('train: unset settings come from the data size with reasons; validation, best checkpoint, adapter', () => {

@@ -1,11 +1,12 @@
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { sha256Directory, sha256File } from '../adapters/file-hash.ts';
 import type { ResolvedBaseModel } from '../adapters/models/acquire.ts';
 import type { RunArtifact, Store } from '../adapters/store/sqlite-store.ts';
 import { runWorker } from '../adapters/worker/worker-process.ts';
-import { PromptCompletionRecordSchema, type BaseModelRef, type PromptCompletionRecord, type WorkerEvent } from '../contracts/worker.ts';
+import type { BaseModelRef, WorkerEvent } from '../contracts/worker.ts';
 import { InvalidInputError, WorkerError } from '../core/errors.ts';
+import { readPromptCompletionFile, writeAtomic } from './train.ts';
 import { axolotlYaml, ollamaModelfile, openAiFineTuningJsonl, vllmServeCommand, type ExportFacts } from './export-formats.ts';
 
 export const EXPORT_FORMATS = ['peft', 'gguf', 'merged', 'ollama', 'vllm', 'axolotl', 'openai-jsonl'] as const;
@@ -26,21 +27,6 @@ interface StoredSftSpec {
   chatTemplate?: string;
   chatTemplateOrigin?: 'gguf' | 'built-in';
   fromRun?: string;
-}
-
-function readRecords(file: string): PromptCompletionRecord[] {
-  return readFileSync(file, 'utf8').split('\n').filter((line) => line.trim() !== '').map((line, index) => {
-    const parsed = PromptCompletionRecordSchema.safeParse(JSON.parse(line));
-    if (!parsed.success) throw new InvalidInputError('not a prompt-completion record', { file, line: index + 1 });
-    return parsed.data;
-  });
-}
-
-/** Write a text file whole or not at all. */
-function writeAtomic(file: string, text: string, mode?: number): void {
-  const temporary = `${file}.tmp-${process.pid}`;
-  writeFileSync(temporary, text, mode === undefined ? undefined : { mode });
-  renameSync(temporary, file);
 }
 
 /** Everything the export writers need about a finished run, from the store and the run folder. */
@@ -90,7 +76,7 @@ export function exportFacts(store: Store, runId: string, runsDir: string): { fac
     trainPath: path.join(runDir, 'train.jsonl'),
     ...(existsSync(validationPath) ? { validationPath } : {}),
   };
-  const firstRecord = existsSync(facts.trainPath) ? readRecords(facts.trainPath)[0] : undefined;
+  const firstRecord = existsSync(facts.trainPath) ? readPromptCompletionFile(facts.trainPath)[0] : undefined;
   const system = firstRecord?.prompt.find((message) => message.role === 'system')?.content;
   if (system !== undefined) facts.systemPrompt = system;
   return { facts, spec, method: run.method };
@@ -158,11 +144,11 @@ export async function exportRun(input: {
     case 'axolotl': {
       if (format === 'axolotl' && method !== 'sft') throw new InvalidInputError(`run ${runId} is a ${method} run; the Axolotl export writes the SFT config`, { field: '--to' });
       const train = path.join(outDir, 'train.messages.jsonl');
-      writeAtomic(train, openAiFineTuningJsonl(readRecords(facts.trainPath)));
+      writeAtomic(train, openAiFineTuningJsonl(readPromptCompletionFile(facts.trainPath)));
       let validation: string | undefined;
       if (facts.validationPath !== undefined) {
         validation = path.join(outDir, 'validation.messages.jsonl');
-        writeAtomic(validation, openAiFineTuningJsonl(readRecords(facts.validationPath)));
+        writeAtomic(validation, openAiFineTuningJsonl(readPromptCompletionFile(facts.validationPath)));
       }
       if (format === 'openai-jsonl') {
         await record(train, 'upload with purpose "fine-tune" (OpenAI fine-tuning chat format)');

@@ -1,17 +1,16 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { LoadedConfig } from '../adapters/config-file.ts';
-import { sha256File } from '../adapters/file-hash.ts';
 import type { ResolvedBaseModel } from '../adapters/models/acquire.ts';
 import type { ResolvedChatTemplate } from '../adapters/models/chat-template-source.ts';
 import type { AdapterRecord, RunRecord, Store } from '../adapters/store/sqlite-store.ts';
 import { runWorker } from '../adapters/worker/worker-process.ts';
 import { DpoConfigSchema } from '../contracts/config.ts';
-import { PromptCompletionRecordSchema, TrainDpoSpecSchema, type PreferencePair, type PromptCompletionRecord, type WorkerEvent } from '../contracts/worker.ts';
+import { TrainDpoSpecSchema, type PreferencePair, type PromptCompletionRecord, type WorkerEvent } from '../contracts/worker.ts';
 import { contentHash } from '../core/content-hash.ts';
-import { InvalidInputError, WorkerError } from '../core/errors.ts';
+import { InvalidInputError } from '../core/errors.ts';
 import { createRandom, randomInt } from '../core/random.ts';
-import { baseModelRef, type WorkerLaunch } from './train.ts';
+import { baseModelRef, collectAdapter, readPromptCompletionFile, writeAtomic, type WorkerLaunch } from './train.ts';
 
 export interface DpoResult {
   run: RunRecord;
@@ -59,14 +58,6 @@ export function labelPreferencePairs(records: readonly PromptCompletionRecord[],
   });
 }
 
-function readRecords(file: string): PromptCompletionRecord[] {
-  return readFileSync(file, 'utf8').split('\n').filter((line) => line.trim() !== '').map((line, index) => {
-    const parsed = PromptCompletionRecordSchema.safeParse(JSON.parse(line));
-    if (!parsed.success) throw new InvalidInputError(`not a prompt-completion record: ${parsed.error.issues[0]?.message ?? ''}`, { file, line: index + 1 });
-    return parsed.data;
-  });
-}
-
 /**
  * DPO after SFT (`understudy train --method dpo`): pairs built from the SFT run's own training examples, held-out
  * pairs from its validation split (which SFT never trained on), the SFT adapter as both starting point and frozen
@@ -100,10 +91,10 @@ export async function trainDpo(input: {
   }
   const sftAdapter = store.getAdapterForRun(sftRun.id)!;
   const sftDir = path.join(input.runsDir, sftRun.id);
-  const trainRecords = readRecords(path.join(sftDir, 'train.jsonl'));
+  const trainRecords = readPromptCompletionFile(path.join(sftDir, 'train.jsonl'));
   const validationFile = path.join(sftDir, 'validation.jsonl');
   if (!existsSync(validationFile)) throw new InvalidInputError(`run ${sftRun.id} has no validation split to hold DPO pairs out from`, { file: validationFile, hint: 'train SFT with training.validationFraction > 0' });
-  const validationRecords = readRecords(validationFile);
+  const validationRecords = readPromptCompletionFile(validationFile);
   const dpo = DpoConfigSchema.parse(loaded.config.training.dpo ?? {});
   const seed = loaded.config.training.seed ?? 42;
   const trainPairs = labelPreferencePairs(trainRecords, loaded.labels, seed);
@@ -148,8 +139,8 @@ export async function trainDpo(input: {
   mkdirSync(stagingDir, { recursive: true });
   const trainPath = path.join(runDir, 'pairs-train.jsonl');
   const evalPath = path.join(runDir, 'pairs-heldout.jsonl');
-  writeFileSync(trainPath, trainText);
-  writeFileSync(evalPath, evalText);
+  writeAtomic(trainPath, trainText);
+  writeAtomic(evalPath, evalText);
   const spec = TrainDpoSpecSchema.parse({
     command: 'train-dpo',
     base: baseModelRef(input.base),
@@ -172,18 +163,7 @@ export async function trainDpo(input: {
         input.onEvent?.(event);
       },
     });
-    const ggufStaged = path.join(stagingDir, 'adapter.gguf');
-    const peftStaged = path.join(stagingDir, 'peft');
-    const reported = outcome.events.find((event) => event.event === 'artifact' && event.kind === 'gguf-lora');
-    const peftReported = outcome.events.find((event) => event.event === 'artifact' && event.kind === 'peft-adapter');
-    if (reported?.event !== 'artifact' || peftReported?.event !== 'artifact' || !existsSync(ggufStaged)) throw new WorkerError('the worker finished but its adapter files are missing', { file: stagingDir });
-    const ggufSha256 = await sha256File(ggufStaged);
-    if (ggufSha256 !== reported.sha256) throw new WorkerError(`adapter.gguf hashes to ${ggufSha256}, not the ${reported.sha256} the worker reported`, { file: ggufStaged });
-    const ggufPath = path.join(runDir, `adapter-${ggufSha256.slice(0, 12)}.gguf`);
-    const peftPath = path.join(runDir, 'peft');
-    renameSync(ggufStaged, ggufPath);
-    renameSync(peftStaged, peftPath);
-    rmSync(stagingDir, { recursive: true, force: true });
+    const adapterFiles = await collectAdapter(outcome.events, stagingDir, runDir);
     const done = outcome.done;
     const summary = {
       sftRunId: sftRun.id,
@@ -197,7 +177,7 @@ export async function trainDpo(input: {
       preferenceAccuracyBefore: done.preferenceAccuracyBefore ?? null,
       preferenceAccuracyAfter: done.preferenceAccuracyAfter ?? null,
     };
-    const adapter = store.completeRun(run.id, summary, { ggufPath, ggufSha256, peftPath, peftSha256: peftReported.sha256 });
+    const adapter = store.completeRun(run.id, summary, adapterFiles);
     return { run: store.getRun(run.id)!, adapter, ...summary };
   } catch (error) {
     store.failRun(run.id, input.signal?.aborted === true ? 'interrupted' : 'failed', error instanceof Error ? error.message : String(error));

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TrainingConfig } from '../contracts/config.ts';
-import { TrainSftSpecSchema, type BaseModelRef, type PromptCompletionRecord, type TrainSftSpec, type WorkerEvent } from '../contracts/worker.ts';
+import { PromptCompletionRecordSchema, TrainSftSpecSchema, type BaseModelRef, type PromptCompletionRecord, type TrainSftSpec, type WorkerEvent } from '../contracts/worker.ts';
 import { resolveSftSettings, type ResolvedSft } from '../core/sft-defaults.ts';
 import { stratifiedSplit } from '../core/stratified-split.ts';
 import { shuffle } from '../core/random.ts';
@@ -89,10 +89,50 @@ function runFiles(runsDir: string, runId: string): RunFiles {
   };
 }
 
-function writeAtomic(file: string, text: string): void {
+/** Write a file whole or not at all (temporary file, then rename). */
+export function writeAtomic(file: string, text: string, mode?: number): void {
   const temporary = `${file}.tmp-${process.pid}`;
-  writeFileSync(temporary, text);
+  writeFileSync(temporary, text, mode === undefined ? undefined : { mode });
   renameSync(temporary, file);
+}
+
+/** A JSONL file of prompt-completion records (a run's train.jsonl or validation.jsonl), checked line by line. */
+export function readPromptCompletionFile(file: string): PromptCompletionRecord[] {
+  return readFileSync(file, 'utf8').split('\n').filter((line) => line.trim() !== '').map((line, index) => {
+    const parsed = PromptCompletionRecordSchema.safeParse(JSON.parse(line));
+    if (!parsed.success) throw new InvalidInputError(`not a prompt-completion record: ${parsed.error.issues[0]?.message ?? ''}`, { file, line: index + 1 });
+    return parsed.data;
+  });
+}
+
+/**
+ * Move a finished worker's adapter from staging into the run folder. The worker reports each artifact's sha256 (the
+ * PEFT one covers the whole directory); the GGUF that llama.cpp will serve is hashed again here, so a file changed or
+ * cut short after the worker is caught. A retrained adapter always gets a new file name: llama.cpp engines cache
+ * adapters by path.
+ */
+export async function collectAdapter(events: readonly WorkerEvent[], stagingDir: string, runDir: string): Promise<{ ggufPath: string; ggufSha256: string; peftPath: string; peftSha256: string }> {
+  const peftStaged = path.join(stagingDir, 'peft');
+  const ggufStaged = path.join(stagingDir, 'adapter.gguf');
+  if (!existsSync(path.join(peftStaged, 'adapter_model.safetensors')) || !existsSync(ggufStaged)) {
+    throw new WorkerError('the worker finished but its adapter files are missing', { file: stagingDir });
+  }
+  const reported = (kind: 'peft-adapter' | 'gguf-lora'): string => {
+    const artifact = events.find((event) => event.event === 'artifact' && event.kind === kind);
+    if (artifact?.event !== 'artifact') throw new WorkerError(`the worker reported no ${kind} artifact`, { file: stagingDir });
+    return artifact.sha256;
+  };
+  const ggufSha256 = await sha256File(ggufStaged);
+  if (ggufSha256 !== reported('gguf-lora')) {
+    throw new WorkerError(`adapter.gguf hashes to ${ggufSha256}, not the ${reported('gguf-lora')} the worker reported`, { file: ggufStaged });
+  }
+  const ggufPath = path.join(runDir, `adapter-${ggufSha256.slice(0, 12)}.gguf`);
+  const peftPath = path.join(runDir, 'peft');
+  renameSync(ggufStaged, ggufPath);
+  rmSync(peftPath, { recursive: true, force: true });
+  renameSync(peftStaged, peftPath);
+  rmSync(stagingDir, { recursive: true, force: true });
+  return { ggufPath, ggufSha256, peftPath, peftSha256: reported('peft-adapter') };
 }
 
 /** Whether a process still runs: a zombie (exited, not yet reaped by its new parent) counts as gone. */
@@ -297,30 +337,7 @@ async function executeSft(input: {
         input.onEvent?.(event);
       },
     });
-    const peftStaged = path.join(files.stagingDir, 'peft');
-    const ggufStaged = path.join(files.stagingDir, 'adapter.gguf');
-    if (!existsSync(path.join(peftStaged, 'adapter_model.safetensors')) || !existsSync(ggufStaged)) {
-      throw new WorkerError('the worker finished but its adapter files are missing', { file: files.stagingDir });
-    }
-    // The worker reports each artifact's sha256 (the PEFT one covers the whole directory); the GGUF that
-    // llama.cpp will serve is hashed again here, so a file changed or cut short after the worker is caught.
-    const reported = (kind: 'peft-adapter' | 'gguf-lora'): string => {
-      const artifact = outcome.events.find((event) => event.event === 'artifact' && event.kind === kind);
-      if (artifact?.event !== 'artifact') throw new WorkerError(`the worker reported no ${kind} artifact`, { file: files.stagingDir });
-      return artifact.sha256;
-    };
-    const ggufSha256 = await sha256File(ggufStaged);
-    if (ggufSha256 !== reported('gguf-lora')) {
-      throw new WorkerError(`adapter.gguf hashes to ${ggufSha256}, not the ${reported('gguf-lora')} the worker reported`, { file: ggufStaged });
-    }
-    const peftSha256 = reported('peft-adapter');
-    // A retrained adapter always gets a new file name: llama.cpp engines cache adapters by path.
-    const ggufPath = path.join(files.runDir, `adapter-${ggufSha256.slice(0, 12)}.gguf`);
-    const peftPath = path.join(files.runDir, 'peft');
-    renameSync(ggufStaged, ggufPath);
-    rmSync(peftPath, { recursive: true, force: true });
-    renameSync(peftStaged, peftPath);
-    rmSync(files.stagingDir, { recursive: true, force: true });
+    const adapterFiles = await collectAdapter(outcome.events, files.stagingDir, files.runDir);
     const done = outcome.done;
     const summary = {
       seconds: done.seconds,
@@ -335,7 +352,7 @@ async function executeSft(input: {
       stoppedEarly: done.stoppedEarly ?? false,
       resumedFromStep: done.resumedFromStep ?? null,
     };
-    const adapter = store.completeRun(run.id, { ...summary, device: done.device ?? null, precision: done.precision ?? null }, { ggufPath, ggufSha256, peftPath, peftSha256 });
+    const adapter = store.completeRun(run.id, { ...summary, device: done.device ?? null, precision: done.precision ?? null }, adapterFiles);
     return { run: store.getRun(run.id)!, adapter, lossCurve, validationCurve, settings: input.resolved.settings, reasons: input.resolved.reasons, ...summary };
   } catch (error) {
     store.failRun(run.id, input.signal?.aborted === true ? 'interrupted' : 'failed', error instanceof Error ? error.message : String(error));

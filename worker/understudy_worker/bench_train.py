@@ -40,9 +40,7 @@ def run_trl(spec: dict[str, Any]) -> dict[str, Any]:
     from trl import SFTConfig, SFTTrainer
 
     from .base_model import load_model, load_tokenizer, prepare_environment
-    from .spec import parse_base
-
-    base_ref = parse_base(_Node(spec["base"]))
+    base_ref = _base(spec)
     prepare_environment(base_ref)
     if spec.get("threads", 0) > 0:
         torch.set_num_threads(spec["threads"])
@@ -99,9 +97,7 @@ def heldout_loss(spec: dict[str, Any]) -> dict[str, Any]:
     from peft import PeftModel
 
     from .base_model import load_model, load_tokenizer, prepare_environment
-    from .spec import parse_base
-
-    base_ref = parse_base(_Node(spec["base"]))
+    base_ref = _base(spec)
     prepare_environment(base_ref)
     tokenizer = load_tokenizer(base_ref, spec["chatTemplate"])
     model = PeftModel.from_pretrained(load_model(base_ref), spec["adapterDir"])
@@ -143,9 +139,7 @@ def model_shape(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from .base_model import load_model, load_tokenizer, prepare_environment
-    from .spec import parse_base
-
-    base_ref = parse_base(_Node(spec["base"]))
+    base_ref = _base(spec)
     prepare_environment(base_ref)
     model = load_model(base_ref)
     head = model.get_output_embeddings()
@@ -169,13 +163,11 @@ def model_shape(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class _Node:
-    """Adapter so `spec.parse_base` can read a plain dict here."""
+def _base(spec: dict[str, Any]) -> Any:
+    """The spec's `base` as a BaseModelRef, checked by the worker's own parser."""
+    from .spec import _Node, parse_base
 
-    def __new__(cls, value: dict[str, Any]) -> Any:  # type: ignore[misc]
-        from .spec import _Node as SpecNode
-
-        return SpecNode(value, "base")
+    return parse_base(_Node(spec["base"], "base"))
 
 
 def main() -> int:

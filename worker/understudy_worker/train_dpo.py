@@ -13,14 +13,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .artifacts import publish, sha256_directory, sha256_file, signals_blocked, staging_directory
+from .artifacts import staging_directory
 from .base_model import load_model, load_tokenizer, prepare_environment
 from .errors import DataError, SpecError
-from .export_gguf import BaseLayout, check_lora_config, export_peft_dir
+from .export_gguf import BaseLayout, check_lora_config
 from .hardware import resolve_placement
 from .protocol import EventStream, finite_or_none
 from .spec import GgufBase, TrainDpoSpec, parse_preference_pair
-from .train_sft import GGUF_FILE_NAME, PEFT_DIR_NAME, TokenCounter, _LARGEST_WARMUP_RATIO, make_progress_callback
+from .train_sft import _LARGEST_WARMUP_RATIO, TokenCounter, make_progress_callback, publish_adapter
 
 
 def read_pairs(path: str) -> list[dict[str, Any]]:
@@ -166,24 +166,9 @@ def run(spec: TrainDpoSpec, events: EventStream) -> None:
         if not trainer.is_world_process_zero():
             return
 
-        peft_dir = staging / PEFT_DIR_NAME
         # Only the trained adapter: the frozen `ref` copy TRL added stays behind.
-        policy.save_pretrained(str(peft_dir), selected_adapters=["default"], save_embedding_layers=False)
-        tokenizer.save_pretrained(str(peft_dir))
-        gguf_path = staging / GGUF_FILE_NAME
-        summary = export_peft_dir(peft_dir, gguf_path, layout, name=f"understudy DPO LoRA r={adapter_config.get('r')}")
-        events.log(f"wrote GGUF LoRA: {len(summary.tensor_names)} tensors, adapter.lora.alpha={summary.alpha:g}")
-        peft_sha = sha256_directory(peft_dir)
-        gguf_sha = sha256_file(gguf_path)
-        final_dir = Path(spec.output_dir).resolve()
-        final_peft = final_dir / PEFT_DIR_NAME
-        final_gguf = final_dir / GGUF_FILE_NAME
-        with signals_blocked():
-            publish(peft_dir, final_peft)
-            publish(gguf_path, final_gguf)
+        publish_adapter(policy, tokenizer, staging, spec.output_dir, layout, f"understudy DPO LoRA r={adapter_config.get('r')}", events, adapters=["default"])
 
-    events.artifact("peft-adapter", str(final_peft), peft_sha)
-    events.artifact("gguf-lora", str(final_gguf), gguf_sha)
     events.done(
         time.monotonic() - run_started,
         trainLoss=reporter.last_loss if reporter.last_loss is not None else finite_or_none(output.training_loss),

@@ -75,6 +75,27 @@ def base_layout(spec: TrainSftSpec, model_config: Any) -> BaseLayout:
     return BaseLayout.from_hf_config(model_config)
 
 
+def publish_adapter(
+    model: Any, tokenizer: Any, staging: Path, output_dir: str, layout: BaseLayout, name: str, events: EventStream, adapters: list[str] | None = None
+) -> None:
+    """Save the PEFT adapter (with the training tokenizer files, so serving can compare chat templates) and its GGUF
+    export in staging, then rename both into `output_dir` together and report them with their sha256."""
+    peft_dir = staging / PEFT_DIR_NAME
+    model.save_pretrained(str(peft_dir), selected_adapters=adapters, save_embedding_layers=False)
+    tokenizer.save_pretrained(str(peft_dir))
+    gguf_path = staging / GGUF_FILE_NAME
+    summary = export_peft_dir(peft_dir, gguf_path, layout, name=name)
+    events.log(f"wrote GGUF LoRA: {len(summary.tensor_names)} tensors, adapter.lora.alpha={summary.alpha:g}")
+    peft_sha = sha256_directory(peft_dir)
+    gguf_sha = sha256_file(gguf_path)
+    final_dir = Path(output_dir).resolve()
+    with signals_blocked():
+        publish(peft_dir, final_dir / PEFT_DIR_NAME)
+        publish(gguf_path, final_dir / GGUF_FILE_NAME)
+    events.artifact("peft-adapter", str(final_dir / PEFT_DIR_NAME), peft_sha)
+    events.artifact("gguf-lora", str(final_dir / GGUF_FILE_NAME), gguf_sha)
+
+
 def make_progress_callback(events: EventStream, token_counter: "TokenCounter") -> Any:
     from transformers import TrainerCallback
 
@@ -421,25 +442,8 @@ def run(spec: TrainSftSpec, events: EventStream) -> None:
 
         if not trainer.is_world_process_zero():
             return
-        peft_dir = staging / PEFT_DIR_NAME
-        model.save_pretrained(str(peft_dir), save_embedding_layers=False)
-        # The tokenizer files carry the chat template used in training (the spec's), for serving-side comparison.
-        tokenizer.save_pretrained(str(peft_dir))
-        gguf_path = staging / GGUF_FILE_NAME
-        summary = export_peft_dir(peft_dir, gguf_path, layout, name=f"understudy LoRA r={spec.lora.r}")
-        events.log(f"wrote GGUF LoRA: {len(summary.tensor_names)} tensors, adapter.lora.alpha={summary.alpha:g}")
-        peft_sha = sha256_directory(peft_dir)
-        gguf_sha = sha256_file(gguf_path)
+        publish_adapter(model, tokenizer, staging, spec.output_dir, layout, f"understudy LoRA r={spec.lora.r}", events)
 
-        final_dir = Path(spec.output_dir).resolve()
-        final_peft = final_dir / PEFT_DIR_NAME
-        final_gguf = final_dir / GGUF_FILE_NAME
-        with signals_blocked():
-            publish(peft_dir, final_peft)
-            publish(gguf_path, final_gguf)
-
-    events.artifact("peft-adapter", str(final_peft), peft_sha)
-    events.artifact("gguf-lora", str(final_gguf), gguf_sha)
     train_loss = reporter.last_loss if reporter.last_loss is not None else finite_or_none(output.training_loss)
     best_step = trainer.state.best_global_step if validating else None
     events.done(
