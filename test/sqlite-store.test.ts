@@ -24,7 +24,7 @@ test('the database is migrated with WAL and foreign keys on, and migrations are 
   reopened.close();
   const db = new Database(store.file);
   assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }]);
+  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }, { version: 3 }]);
   db.close();
 });
 
@@ -100,5 +100,44 @@ test('a killed or failed run can be reopened for resume, a succeeded one cannot;
   store.recordArtifact({ runId: killed.id, kind: 'export:gguf', path: '/out/a.gguf', sha256: '3'.repeat(64) });
   const artifacts = store.listArtifacts(killed.id);
   assert.deepEqual(artifacts.map((artifact) => [artifact.kind, artifact.sha256[0], artifact.details]), [['export:ollama', '2', { next: 'ollama create' }], ['export:gguf', '3', {}]]);
+  store.close();
+});
+
+test('the curation pool: a batch is one transaction, edits keep the original, restore puts an example back exactly', () => {
+  const store = openStore(':memory:');
+  const messages = (answer: string) => [{ role: 'user' as const, content: 'where is my card?' }, { role: 'assistant' as const, content: answer }];
+  const batch = store.curation.addBatch({
+    task: 't',
+    kind: 'import',
+    source: { file: 'a.csv' },
+    examples: [{ input: 'where is my card?', answer: 'card_arrival', messages: messages('card_arrival'), source: 'human', tags: ['seed'], provenance: { file: 'a.csv', line: 2 } }],
+    problems: [{ file: 'a.csv', line: 3, field: 'category', reason: 'not a label' }],
+  });
+  assert.equal(batch.added, 1);
+  assert.deepEqual(store.curation.listBatches('t')[0]!.problems, [{ file: 'a.csv', line: 3, field: 'category', reason: 'not a label' }]);
+  // A batch with a bad row (a source the schema refuses) writes nothing at all.
+  assert.throws(() => store.curation.addBatch({ task: 't', kind: 'import', source: {}, examples: [
+    { input: 'ok', answer: 'a', messages: messages('a'), source: 'human', tags: [], provenance: {} },
+    { input: 'bad', answer: 'a', messages: messages('a'), source: 'robot' as 'human', tags: [], provenance: {} },
+  ] }));
+  assert.equal(store.curation.listPool('t').length, 1);
+  assert.equal(store.curation.listBatches('t').length, 1);
+
+  const [example] = store.curation.listPool('t');
+  const before = { ...example! };
+  store.curation.updateAnswer(example!.id, { answer: 'lost_or_stolen_card', messages: messages('lost_or_stolen_card'), review: 'edited' });
+  store.curation.updateAnswer(example!.id, { answer: 'card_linking', messages: messages('card_linking'), review: 'edited' });
+  const edited = store.curation.getExample(example!.id)!;
+  assert.equal(edited.answer, 'card_linking');
+  assert.equal(edited.originalAnswer, 'card_arrival', 'the first original is kept through later edits');
+  store.curation.restoreExample(before);
+  const restored = store.curation.getExample(example!.id)!;
+  assert.deepEqual({ ...restored }, before);
+
+  store.curation.updateAnswers([{ id: example!.id, answer: 'card_arrival', messages: messages('card_arrival'), provenance: { relabeledBy: 'teacher' }, addTags: ['relabeled'] }]);
+  const relabeled = store.curation.getExample(example!.id)!;
+  assert.deepEqual(relabeled.tags, ['seed', 'relabeled']);
+  assert.equal(relabeled.provenance.relabeledBy, 'teacher');
+  assert.equal(relabeled.provenance.file, 'a.csv');
   store.close();
 });

@@ -172,6 +172,57 @@ export const PricingConfigSchema = z.strictObject({
 });
 export type PricingConfig = z.infer<typeof PricingConfigSchema>;
 
+/** How the pool is split, filtered and mixed (`understudy data ...`); every field has a default. */
+export const CurationConfigSchema = z.strictObject({
+  /** The provider (a name in `providers`) that generates and relabels data; absent: `understudy data generate --provider`. */
+  teacher: z.string().min(1).optional(),
+  /** The provider that scores quality in the judge filter; absent: the judge step is skipped and says so. */
+  judge: z.string().min(1).optional(),
+  split: z.strictObject({
+    /** Share of each label's inputs that go to the held-out set (by a hash of the normalized input). */
+    evalFraction: z.number().gt(0).lt(1).default(0.2),
+    /** The held-out set is kept between these sizes (50-1000 examples is a sound eval set). */
+    evalMin: z.number().int().min(1).default(50),
+    evalMax: z.number().int().min(1).default(1000),
+    /** Salt of the split hash: change it only to draw a different, equally fair split. */
+    salt: z.string().default('understudy-split-v1'),
+  }).default({ evalFraction: 0.2, evalMin: 50, evalMax: 1000, salt: 'understudy-split-v1' }),
+  filters: z.strictObject({
+    nearDedup: z.strictObject({
+      threshold: z.number().gt(0).max(1).default(0.8),
+      numPerm: z.number().int().min(16).max(1024).default(128),
+      shingleSize: z.number().int().min(1).max(10).default(3),
+      unit: z.enum(['word', 'char']).default('word'),
+    }).default({ threshold: 0.8, numPerm: 128, shingleSize: 3, unit: 'word' }),
+    length: z.strictObject({
+      minInputChars: z.number().int().min(0).default(3),
+      maxInputChars: z.number().int().positive().default(2000),
+    }).default({ minInputChars: 3, maxInputChars: 2000 }),
+    /** LLM-judge quality score 1-5; examples scoring below `minScore` are dropped. */
+    judge: z.strictObject({ minScore: z.number().min(1).max(5).default(3) }).default({ minScore: 3 }),
+    /** The teacher (or the given provider) must give the same answer again. */
+    roundTrip: z.strictObject({ enabled: z.boolean().default(true), provider: z.string().min(1).optional() }).default({ enabled: true }),
+    /** Expected language (ISO 639-1) of inputs; others are dropped. */
+    language: z.strictObject({ expected: z.string().length(2).default('en') }).default({ expected: 'en' }),
+    decontamination: z.strictObject({
+      /** Word n-grams compared with the held-out set. */
+      ngram: z.number().int().min(3).max(20).default(8),
+      /** Drop a train example when this share of its n-grams occurs in one held-out example... */
+      ngramOverlap: z.number().gt(0).max(1).default(0.5),
+      /** ...or when its MinHash similarity with a held-out example is at least this. */
+      minhashThreshold: z.number().gt(0).max(1).default(0.7),
+    }).default({ ngram: 8, ngramOverlap: 0.5, minhashThreshold: 0.7 }),
+  }).default({
+    nearDedup: { threshold: 0.8, numPerm: 128, shingleSize: 3, unit: 'word' },
+    length: { minInputChars: 3, maxInputChars: 2000 },
+    judge: { minScore: 3 },
+    roundTrip: { enabled: true },
+    language: { expected: 'en' },
+    decontamination: { ngram: 8, ngramOverlap: 0.5, minhashThreshold: 0.7 },
+  }),
+});
+export type CurationConfig = z.infer<typeof CurationConfigSchema>;
+
 export const WorkspaceConfigSchema = z.strictObject({
   version: z.literal(1),
   task: TaskSchema,
@@ -182,5 +233,6 @@ export const WorkspaceConfigSchema = z.strictObject({
   /** Named model endpoints (the frontier model, a teacher, a judge, a vLLM server), by name. */
   providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9-_]*$/, 'lowercase letters, digits, - and _'), ProviderConfigSchema).default({}),
   pricing: PricingConfigSchema.default({ overrides: [] }),
+  curation: CurationConfigSchema.default(CurationConfigSchema.parse({})),
 });
 export type WorkspaceConfig = z.infer<typeof WorkspaceConfigSchema>;

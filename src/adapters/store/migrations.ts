@@ -110,4 +110,78 @@ CREATE TABLE run_artifacts (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'curation pool',
+    sql: `
+CREATE TABLE pool_batches (
+  id TEXT PRIMARY KEY,
+  task TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('import', 'generate', 'relabel')),
+  source_json TEXT NOT NULL,
+  added INTEGER NOT NULL,
+  problems_json TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+
+CREATE TABLE pool_examples (
+  id INTEGER PRIMARY KEY,
+  task TEXT NOT NULL,
+  batch_id TEXT NOT NULL REFERENCES pool_batches (id) ON DELETE CASCADE,
+  input TEXT NOT NULL,
+  answer TEXT,
+  messages_json TEXT NOT NULL,
+  input_key TEXT NOT NULL,
+  source TEXT NOT NULL CHECK (source IN ('human', 'synthetic', 'log')),
+  tags_json TEXT NOT NULL,
+  provenance_json TEXT NOT NULL,
+  split TEXT CHECK (split IN ('train', 'eval')),
+  review TEXT NOT NULL DEFAULT 'pending' CHECK (review IN ('pending', 'accepted', 'rejected', 'edited')),
+  original_answer TEXT,
+  original_messages_json TEXT,
+  reviewed_at TEXT,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX pool_examples_by_task ON pool_examples (task, split);
+CREATE INDEX pool_examples_by_key ON pool_examples (task, input_key);
+
+CREATE TABLE heldout_versions (
+  task TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  content_hash TEXT NOT NULL,
+  example_ids_json TEXT NOT NULL,
+  rule_json TEXT NOT NULL,
+  note TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (task, version)
+);
+
+CREATE TABLE filter_runs (
+  id TEXT PRIMARY KEY,
+  task TEXT NOT NULL,
+  settings_json TEXT NOT NULL,
+  report_json TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+
+CREATE TABLE filter_drops (
+  filter_run_id TEXT NOT NULL REFERENCES filter_runs (id) ON DELETE CASCADE,
+  example_id INTEGER NOT NULL REFERENCES pool_examples (id) ON DELETE CASCADE,
+  step TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  detail_json TEXT NOT NULL,
+  PRIMARY KEY (filter_run_id, example_id)
+);
+
+CREATE TABLE generation_cache (
+  prompt_hash TEXT PRIMARY KEY,
+  provider TEXT NOT NULL,
+  model TEXT NOT NULL,
+  response_text TEXT NOT NULL,
+  usage_json TEXT NOT NULL,
+  cost_json TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+`,
+  },
 ];

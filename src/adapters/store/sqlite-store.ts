@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { contentHash } from '../../core/content-hash.ts';
 import { MIGRATIONS } from './migrations.ts';
+import { createCurationStore, type CurationStore } from './curation-store.ts';
 import type { ChatMessage } from '../../contracts/worker.ts';
 
 export interface NewExample {
@@ -85,6 +86,8 @@ export interface EvalResultRow {
 /** A workspace database: datasets, examples, runs, adapters and eval results, each with a content hash. */
 export interface Store {
   readonly file: string;
+  /** The curation pool: imports, generated data, splits, filter runs, review, the generation cache. */
+  readonly curation: CurationStore;
   registerDataset(input: { name: string; role: DatasetRecord['role']; source: Record<string, unknown>; examples: NewExample[] }): DatasetRecord & { reused: boolean };
   getDataset(id: string): DatasetRecord | undefined;
   listExamples(datasetId: string): StoredExample[];
@@ -159,6 +162,7 @@ export function openStore(file: string): Store {
 
   const store: Store = {
     file,
+    curation: createCurationStore(db),
     registerDataset({ name, role, source, examples }) {
       const hashes = examples.map((example) => contentHash({ input: example.input, label: example.label, messages: example.messages }));
       const datasetHash = contentHash(hashes);
