@@ -195,7 +195,21 @@ export const BenchGenerateSpecSchema = z.object({
 });
 export type BenchGenerateSpec = z.infer<typeof BenchGenerateSpecSchema>;
 
-export const WorkerSpecSchema = z.discriminatedUnion('command', [TrainSftSpecSchema, TrainDpoSpecSchema, ExportMergedSpecSchema, TokenizeSpecSchema, LogitsSpecSchema, BenchGenerateSpecSchema]);
+/**
+ * Save JSONL files as one Hugging Face `datasets` DatasetDict (`save_to_disk`), a split per file, written to a
+ * staging folder and renamed into place. No model is involved, so the spec has no `base`.
+ */
+export const ExportDatasetSpecSchema = z.object({
+  command: z.literal('export-dataset'),
+  /** The splits in order: a name (`train`, `test`) and a JSONL file whose lines are JSON objects with the same keys. */
+  splits: z.array(z.object({ name: z.string().regex(/^[A-Za-z0-9_]+$/), path: z.string().min(1) })).min(1)
+    .refine((splits) => new Set(splits.map((split) => split.name)).size === splits.length, { message: 'split names must be unique' }),
+  /** A new (or empty) directory for the DatasetDict. */
+  outputDir: z.string().min(1),
+});
+export type ExportDatasetSpec = z.infer<typeof ExportDatasetSpecSchema>;
+
+export const WorkerSpecSchema = z.discriminatedUnion('command', [TrainSftSpecSchema, TrainDpoSpecSchema, ExportMergedSpecSchema, TokenizeSpecSchema, LogitsSpecSchema, BenchGenerateSpecSchema, ExportDatasetSpecSchema]);
 export type WorkerSpec = z.infer<typeof WorkerSpecSchema>;
 
 /** One JSON object per line on the worker's stdout. */
@@ -228,7 +242,7 @@ export const WorkerEventSchema = z.discriminatedUnion('event', [
   z.object({ event: z.literal('checkpoint'), step: z.number().int(), path: z.string() }),
   z.object({
     event: z.literal('artifact'),
-    kind: z.enum(['peft-adapter', 'gguf-lora', 'merged-model']),
+    kind: z.enum(['peft-adapter', 'gguf-lora', 'merged-model', 'hf-dataset']),
     path: z.string(),
     sha256: z.string(),
   }),

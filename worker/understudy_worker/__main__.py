@@ -26,6 +26,7 @@ COMMAND_MODULES = {
     "tokenize": "understudy_worker.tokenize_chat",
     "logits": "understudy_worker.logits",
     "bench-generate": "understudy_worker.bench_generate",
+    "export-dataset": "understudy_worker.export_dataset",
 }
 COMMAND_HELP = {
     "train-sft": "LoRA SFT with TRL; writes <outputDir>/peft/ and <outputDir>/adapter.gguf",
@@ -34,6 +35,7 @@ COMMAND_HELP = {
     "tokenize": "render conversations with the base's chat template and return texts and token ids",
     "logits": "top-k next-token log-probabilities at the last position (base, or base + PEFT adapter)",
     "bench-generate": "timed greedy generation (prefill and decode per prompt) for the inference benchmark",
+    "export-dataset": "save JSONL files as a Hugging Face datasets DatasetDict (save_to_disk), one split per file",
 }
 SIGNAL_EXIT_CODES = {"SIGTERM": 143, "SIGINT": 130}
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union
 
 from .errors import SpecError
 
-COMMANDS = ("train-sft", "train-dpo", "export-merged", "tokenize", "logits", "bench-generate")
+COMMANDS = ("train-sft", "train-dpo", "export-merged", "tokenize", "logits", "bench-generate", "export-dataset")
+# A split name becomes a folder of the saved DatasetDict.
+SPLIT_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 ROLES = ("system", "user", "assistant")
 SCHEDULERS = ("linear", "cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -209,7 +212,23 @@ class BenchGenerateSpec:
     command: Literal["bench-generate"] = "bench-generate"
 
 
-WorkerSpec = Union[TrainSftSpec, TrainDpoSpec, ExportMergedSpec, TokenizeSpec, LogitsSpec, BenchGenerateSpec]
+@dataclass(frozen=True)
+class DatasetSplit:
+    name: str
+    # A JSONL file: one JSON object per line, the same keys on every line.
+    path: str
+
+
+@dataclass(frozen=True)
+class ExportDatasetSpec:
+    # In order; the names are unique.
+    splits: tuple[DatasetSplit, ...]
+    # A new (or empty) directory for the DatasetDict (`save_to_disk`).
+    output_dir: str
+    command: Literal["export-dataset"] = "export-dataset"
+
+
+WorkerSpec = Union[TrainSftSpec, TrainDpoSpec, ExportMergedSpec, TokenizeSpec, LogitsSpec, BenchGenerateSpec, ExportDatasetSpec]
 
 
 class _Node:
@@ -482,6 +501,8 @@ def parse_spec(raw: Any, expected_command: str | None = None) -> WorkerSpec:
     command = root.enum("command", COMMANDS)
     if expected_command is not None and command != expected_command:
         raise SpecError("command", f"the spec is for {command!r} but the worker was asked to run {expected_command!r}")
+    if command == "export-dataset":
+        return parse_export_dataset(root)
     base = parse_base(root.child("base"))
     if command == "train-sft":
         sft = TrainSftSpec(
@@ -568,6 +589,20 @@ def parse_bench_generate(root: _Node, base: BaseModelRef) -> BenchGenerateSpec:
         adapter_dir=root.optional_string("adapterDir", min_length=1),
         ignore_eos=root.optional_boolean("ignoreEos") or False,
     )
+
+
+def parse_export_dataset(root: _Node) -> ExportDatasetSpec:
+    """`export-dataset` has no base: it only turns JSONL files into a DatasetDict."""
+    splits: list[DatasetSplit] = []
+    for index, item in enumerate(root.array("splits", min_length=1)):
+        node = _Node(item, f"splits[{index}]")
+        name = node.string("name", min_length=1)
+        if not SPLIT_NAME.match(name):
+            raise SpecError(node.field_path("name"), f"must be letters, digits and _, got {name!r}")
+        if any(split.name == name for split in splits):
+            raise SpecError(node.field_path("name"), f"split names must be unique, {name!r} is repeated")
+        splits.append(DatasetSplit(name=name, path=node.string("path", min_length=1)))
+    return ExportDatasetSpec(splits=tuple(splits), output_dir=root.string("outputDir", min_length=1))
 
 
 def parse_generation_flags(root: _Node, count: int) -> tuple[bool, ...]:

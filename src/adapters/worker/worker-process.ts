@@ -44,7 +44,8 @@ export function runWorker(options: RunWorkerOptions): Promise<WorkerOutcome> {
   const specFile = path.join(specDir, 'spec.json');
   writeFileSync(specFile, JSON.stringify(spec, null, 2));
   const environment = options.environment ?? process.env;
-  const offline = spec.base.kind !== 'hub';
+  // A spec without a base (export-dataset) loads nothing from the hub either.
+  const offline = !('base' in spec) || spec.base.kind !== 'hub';
 
   return new Promise<WorkerOutcome>((resolve, reject) => {
     const child = spawn(options.python, [...(options.launcher ?? []), '-m', 'understudy_worker', spec.command, '--spec', specFile], {

@@ -15,6 +15,13 @@ const runTrain = lazy(async () => (await import('./commands/train.ts')).runTrain
 const runExport = lazy(async () => (await import('./commands/export.ts')).runExport);
 const runRunsList = lazy(async () => (await import('./commands/runs.ts')).runRunsList);
 const runRunsShow = lazy(async () => (await import('./commands/runs.ts')).runRunsShow);
+const runDataSplit = lazy(async () => (await import('./commands/data-curate.ts')).runDataSplit);
+const runDataFilter = lazy(async () => (await import('./commands/data-curate.ts')).runDataFilter);
+const runDataImport = lazy(async () => (await import('./commands/data-import.ts')).runDataImport);
+const runDataGenerate = lazy(async () => (await import('./commands/data-generate.ts')).runDataGenerate);
+const runDataReview = lazy(async () => (await import('./commands/data-review.ts')).runDataReview);
+const runDataExport = lazy(async () => (await import('./commands/data-export.ts')).runDataExport);
+const runDataStats = lazy(async () => (await import('./commands/data-stats.ts')).runDataStats);
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command declares its own option type
 type Handler = (options: any, output: Output, args: string[]) => Promise<void>;
@@ -135,5 +142,97 @@ runs.command('show')
   .option('--report <file>', 'write the HTML report here instead')
   .addOption(json)
   .action(action(runRunsShow));
+
+const data = program.command('data').description('curate the task\'s data: import, generate, split, filter, review, export, stats');
+// data subcommands are registered below, one block per command.
+
+data.command('import')
+  .description('add a file of examples to the task\'s pool; rows that break the task (roles, label set, JSON schema, token length) are skipped and listed with file:line')
+  .argument('<file>', 'the file to import')
+  .addOption(new Option('--format <format>', 'the file\'s format').choices(['csv', 'openai', 'trl-prompt-completion', 'trl-messages', 'nlupp', 'gateway-logs']).makeOptionMandatory())
+  .option('--input-column <column>', 'csv: the column holding the input')
+  .option('--label-column <column>', 'csv: the column holding the answer (absent: imported unlabeled)')
+  .option('--tags-column <column>', 'csv: a column of ;-separated tags')
+  .option('--tags <a,b>', 'tags added to every example')
+  .addOption(new Option('--source <source>', 'who wrote the examples').choices(['human', 'synthetic', 'log']).default('human'))
+  .option('--strict', 'import nothing when any row is bad')
+  .option('--again', 'import the file again although a batch with the same sha256 exists')
+  .option('--no-token-check', 'skip the token-length check (it loads the base model\'s vocabulary)')
+  .option('--max-tokens <n>', 'token limit with the chat template (default: training.maxLength, else 1024)')
+  .option('--workspace <dir>', 'the workspace folder (holds understudy.db)', 'understudy-demo')
+  .option('--config <file>', 'an understudy.yaml (default: the embedded Banking77 config)')
+  .addOption(json)
+  .action(action(runDataImport));
+
+data.command('split')
+  .description('give every pool example a side by a hash of its normalized input (stratified by label); the first split freezes the held-out set, later ones only extend it as a new version')
+  .option('--workspace <dir>', 'the workspace folder (holds understudy.db)', 'understudy-demo')
+  .option('--config <file>', 'an understudy.yaml (default: the embedded Banking77 config)')
+  .addOption(json)
+  .action(action(runDataSplit));
+
+data.command('filter')
+  .description('filter the train side: validity, length, exact and near dedup, language, decontamination against the held-out set, LLM judge, round trip; reports what each step dropped and why')
+  .option('--skip <steps>', 'comma-separated steps to leave out (validity, length-format, exact-dedup, near-dedup, language, decontamination, judge, round-trip)')
+  .option('--judge <provider>', 'the judge model: a name in providers or embedded:<catalog id> (default: curation.judge)')
+  .option('--round-trip <provider>', 'the model that answers each input again (default: curation.teacher)')
+  .option('--concurrency <n>', 'model calls at once for judge and round trip', '4')
+  .option('--threads <n>', 'CPU threads of an embedded model', (value) => Number.parseInt(value, 10))
+  .option('--workspace <dir>', 'the workspace folder (holds understudy.db)', 'understudy-demo')
+  .option('--config <file>', 'an understudy.yaml (default: the embedded Banking77 config)')
+  .addOption(json)
+  .action(action(runDataFilter));
+
+data.command('generate')
+  .description('synthetic data from a teacher model: label-conditioned inputs (labels), a topic tree for open tasks (topics), or answers for pool inputs (relabel); cached, so a re-run costs nothing')
+  .addOption(new Option('--mode <mode>', 'what to generate').choices(['labels', 'topics', 'relabel']).makeOptionMandatory())
+  .option('--per-label <n>', 'labels: new inputs per label (default 20)')
+  .option('--labels <a,b>', 'labels: only these labels (default: every label of the task)')
+  .option('--seed-examples <k>', 'labels: real train examples of the label shown per request (default 5; held-out ones never)')
+  .option('--breadth <b>', 'topics: subtopics per node (default 3)')
+  .option('--depth <d>', 'topics: levels of subtopics (default 2)')
+  .option('--per-topic <n>', 'topics: inputs per leaf topic (default 5)')
+  .option('--all', 'relabel: every human train example, not only unlabeled ones (the original answer is kept)')
+  .option('--provider <name>', 'the teacher: a name in providers, or embedded:<catalog id> (default: curation.teacher)')
+  .option('--concurrency <n>', 'teacher calls at once (default: the provider\'s maxConcurrency)')
+  .option('--temperature <t>', 'sampling temperature for writing inputs (default 1; answers are greedy)')
+  .option('--max-calls <n>', 'stop calling the teacher after this many uncached calls')
+  .option('--seed <n>', 'base seed of the requests; another seed asks for other data (default 0)')
+  .option('--threads <n>', 'CPU threads of an embedded teacher', (value) => Number.parseInt(value, 10))
+  .option('--workspace <dir>', 'the workspace folder (holds understudy.db)', 'understudy-demo')
+  .option('--config <file>', 'an understudy.yaml (default: the embedded Banking77 config)')
+  .addOption(json)
+  .action(action(runDataGenerate));
+
+data.command('review')
+  .description('review pending examples one by one (synthetic first): a accept, r reject, e edit, s skip, u undo, q quit; keys on a terminal, one command per line from a pipe')
+  .addOption(new Option('--split <split>', 'which side to review').choices(['train', 'eval', 'all']).default('train'))
+  .addOption(new Option('--source <source>', 'only examples from this source').choices(['human', 'synthetic', 'log']))
+  .option('--limit <n>', 'review at most this many examples')
+  .option('--workspace <dir>', 'the workspace folder (holds understudy.db)', 'understudy-demo')
+  .option('--config <file>', 'an understudy.yaml (default: the embedded Banking77 config)')
+  .addOption(json)
+  .action(action(runDataReview));
+
+data.command('export')
+  .description('write the curated train set (mixed to a synthetic share) and the held-out set as openai, trl-prompt-completion, trl-messages, axolotl or hf-datasets, with a manifest of counts and sha256s')
+  .requiredOption('--to <formats>', 'comma-separated formats (openai, trl-prompt-completion, trl-messages, axolotl, hf-datasets), or all')
+  .option('--out <dir>', 'where to write (default: <workspace>/data-export/<task>-<hash>)')
+  .option('--synthetic-ratio <r>', 'the share of synthetic examples in the train set, 0..1 (default: take everything)')
+  .option('--max-per-label <n>', 'at most n train examples per label')
+  .option('--reviewed-only', 'only accepted and edited examples (default: pending ones too; rejected never)')
+  .option('--seed <n>', 'the seed of the deterministic selection (default: training.seed, else 42)')
+  .option('--workspace <dir>', 'the workspace folder (holds understudy.db)', 'understudy-demo')
+  .option('--config <file>', 'an understudy.yaml (default: the embedded Banking77 config)')
+  .addOption(json)
+  .action(action(runDataExport));
+
+data.command('stats')
+  .description('the pool by label x source x split, review states, what the newest filter run dropped per step, the held-out set, and conversation lengths in tokens')
+  .option('--no-tokens', 'count words instead of loading the base model\'s tokenizer')
+  .option('--workspace <dir>', 'the workspace folder (holds understudy.db)', 'understudy-demo')
+  .option('--config <file>', 'an understudy.yaml (default: the embedded Banking77 config)')
+  .addOption(json)
+  .action(action(runDataStats));
 
 await program.parseAsync(process.argv);
