@@ -12,9 +12,9 @@ const near = { threshold: 0.7, numPerm: 128, shingleSize: 2, unit: 'word' as con
 
 describe('curation filters', () => {
   it('length and format: no answer, too short, too long', () => {
-    const items = [item('I lost my card yesterday'), item('hi'), item('x'.repeat(50)), item('where is my refund', null)];
-    const drops = lengthAndFormatDrops(items, { minInputChars: 3, maxInputChars: 40 });
-    assert.deepEqual(drops.map((drop) => [drop.exampleId, drop.reason]), [[items[1]!.id, 'too-short'], [items[2]!.id, 'too-long'], [items[3]!.id, 'no-answer']]);
+    const items = [item('I lost my card yesterday'), item('hi'), item('x'.repeat(50)), item('where is my refund', null), item('03_2304675699_24_01'), item('a_country'), item('Why is there a $1 fee on my £20 top-up?')];
+    const drops = lengthAndFormatDrops(items, { minInputChars: 3, maxInputChars: 40, minWords: 2, maxSymbolShare: 0.3 });
+    assert.deepEqual(drops.map((drop) => [drop.exampleId, drop.reason]), [[items[1]!.id, 'too-short'], [items[2]!.id, 'too-long'], [items[3]!.id, 'no-answer'], [items[4]!.id, 'not-text'], [items[5]!.id, 'not-text']]);
   });
 
   it('exact dedup keeps human over synthetic and flags conflicting answers', () => {

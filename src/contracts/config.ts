@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ExampleSourceSchema } from './curation.ts';
 
 /** The task's output: one label out of a set, or a JSON object valid under a schema. */
 export const TaskOutputSchema = z.discriminatedUnion('type', [
@@ -197,11 +198,25 @@ export const CurationConfigSchema = z.strictObject({
     length: z.strictObject({
       minInputChars: z.number().int().min(0).default(3),
       maxInputChars: z.number().int().positive().default(2000),
-    }).default({ minInputChars: 3, maxInputChars: 2000 }),
-    /** LLM-judge quality score 1-5; examples scoring below `minScore` are dropped. */
-    judge: z.strictObject({ minScore: z.number().min(1).max(5).default(3) }).default({ minScore: 3 }),
-    /** The teacher (or the given provider) must give the same answer again. */
-    roundTrip: z.strictObject({ enabled: z.boolean().default(true), provider: z.string().min(1).optional() }).default({ enabled: true }),
+      /** Inputs with fewer words (runs of two or more letters) are not text a person writes. */
+      minWords: z.number().int().min(0).default(2),
+      /** Share of the input's non-space characters that may be digits, `_` or symbols. */
+      maxSymbolShare: z.number().min(0).max(1).default(0.4),
+    }).default({ minInputChars: 3, maxInputChars: 2000, minWords: 2, maxSymbolShare: 0.4 }),
+    /**
+     * LLM-judge quality score 1-5; examples scoring below `minScore` are dropped. Only examples from `sources` are
+     * judged: by default model-written and traffic data, not what people wrote and labelled.
+     */
+    judge: z.strictObject({
+      minScore: z.number().min(1).max(5).default(3),
+      sources: z.array(ExampleSourceSchema).min(1).default(['synthetic', 'log']),
+    }).default({ minScore: 3, sources: ['synthetic', 'log'] }),
+    /** The teacher (or the given provider) must give the same answer again; checked for examples from `sources`. */
+    roundTrip: z.strictObject({
+      enabled: z.boolean().default(true),
+      provider: z.string().min(1).optional(),
+      sources: z.array(ExampleSourceSchema).min(1).default(['synthetic', 'log']),
+    }).default({ enabled: true, sources: ['synthetic', 'log'] }),
     /** Expected language (ISO 639-1) of inputs; others are dropped. */
     language: z.strictObject({ expected: z.string().length(2).default('en') }).default({ expected: 'en' }),
     decontamination: z.strictObject({
@@ -214,9 +229,9 @@ export const CurationConfigSchema = z.strictObject({
     }).default({ ngram: 8, ngramOverlap: 0.5, minhashThreshold: 0.7 }),
   }).default({
     nearDedup: { threshold: 0.8, numPerm: 128, shingleSize: 3, unit: 'word' },
-    length: { minInputChars: 3, maxInputChars: 2000 },
-    judge: { minScore: 3 },
-    roundTrip: { enabled: true },
+    length: { minInputChars: 3, maxInputChars: 2000, minWords: 2, maxSymbolShare: 0.4 },
+    judge: { minScore: 3, sources: ['synthetic', 'log'] },
+    roundTrip: { enabled: true, sources: ['synthetic', 'log'] },
     language: { expected: 'en' },
     decontamination: { ngram: 8, ngramOverlap: 0.5, minhashThreshold: 0.7 },
   }),

@@ -25,14 +25,30 @@ export function keepOrder(a: FilterItem, b: FilterItem): number {
   return SOURCE_RANK[a.source] - SOURCE_RANK[b.source] || a.id - b.id;
 }
 
-/** Too short, too long, no answer. */
-export function lengthAndFormatDrops(items: readonly FilterItem[], settings: { minInputChars: number; maxInputChars: number }): FilterDrop[] {
+export interface LengthFormatSettings {
+  minInputChars: number;
+  maxInputChars: number;
+  /** Fewer words (runs of letters) than this is not a message a person writes. */
+  minWords: number;
+  /** Most of the input's non-space characters that may be digits, `_` or symbols (identifiers, ids, code). */
+  maxSymbolShare: number;
+}
+
+/** Too short, too long, no answer, or not text (an id, a code, a run of digits and underscores). */
+export function lengthAndFormatDrops(items: readonly FilterItem[], settings: LengthFormatSettings): FilterDrop[] {
   const drops: FilterDrop[] = [];
   for (const item of items) {
-    const length = item.input.trim().length;
+    const text = item.input.trim();
+    const length = text.length;
+    const words = text.match(/\p{L}{2,}/gu)?.length ?? 0;
+    const visible = text.replace(/\s+/g, '');
+    const symbols = visible.length === 0 ? 0 : visible.replace(/[\p{L}.,!?'"\-]/gu, '').length / visible.length;
     if (item.answer === null || item.answer.trim() === '') drops.push({ exampleId: item.id, step: 'length-format', reason: 'no-answer' });
     else if (length < settings.minInputChars) drops.push({ exampleId: item.id, step: 'length-format', reason: 'too-short', detail: { chars: length } });
     else if (length > settings.maxInputChars) drops.push({ exampleId: item.id, step: 'length-format', reason: 'too-long', detail: { chars: length } });
+    else if (words < settings.minWords || symbols > settings.maxSymbolShare) {
+      drops.push({ exampleId: item.id, step: 'length-format', reason: 'not-text', detail: { words, symbolShare: Math.round(symbols * 100) / 100 } });
+    }
   }
   return drops;
 }

@@ -4,6 +4,7 @@ import type { Store } from '../adapters/store/sqlite-store.ts';
 import type { FilterDrop, FilterReport, FilterStepReport } from '../contracts/curation.ts';
 import type { ChatRequest } from '../contracts/provider.ts';
 import { contentHash } from '../core/content-hash.ts';
+import { UnderstudyError } from '../core/errors.ts';
 import {
   contaminationDrops,
   exactDuplicateDrops,
@@ -41,7 +42,8 @@ export interface FilterResult {
   report: FilterReport;
   /** Held-out examples that fail validity: reported, never dropped (the held-out set is frozen). */
   heldOutProblems: { exampleId: number; reason: string }[];
-  modelCalls: { calls: number; cachedCalls: number; costUsd: number; unknownCostCalls: number };
+  /** `failedCalls`: calls that ended in an error (after the provider's retries); such an example is kept. */
+  modelCalls: { calls: number; cachedCalls: number; failedCalls: number; costUsd: number; unknownCostCalls: number; firstError?: string };
 }
 
 const JUDGE_SYSTEM = [
@@ -73,7 +75,7 @@ export async function filterPool(loaded: LoadedConfig, store: Store, options: Fi
   let remaining: PoolExample[] = train;
   const drops: FilterDrop[] = [];
   const steps: FilterStepReport[] = [];
-  const modelCalls = { calls: 0, cachedCalls: 0, costUsd: 0, unknownCostCalls: 0 };
+  const modelCalls: FilterResult['modelCalls'] = { calls: 0, cachedCalls: 0, failedCalls: 0, costUsd: 0, unknownCostCalls: 0 };
   const item = (example: PoolExample): FilterItem => ({ id: example.id, input: example.input, answer: example.answer, source: example.source, inputKey: example.inputKey });
 
   const runStep = async (step: FilterStepName, stepSettings: Record<string, unknown>, decide: (examples: PoolExample[]) => Promise<FilterDrop[] | string> | FilterDrop[] | string): Promise<void> => {
@@ -132,6 +134,10 @@ export async function filterPool(loaded: LoadedConfig, store: Store, options: Fi
       return result.text;
     } catch (error) {
       if (options.signal?.aborted === true) throw error;
+      // A request the model can never serve (a schema it cannot constrain to, a bad key) fails every example alike.
+      if (UnderstudyError.isInstance(error) && !error.isRetryable && modelCalls.calls === 0 && modelCalls.failedCalls === 0) throw error;
+      modelCalls.failedCalls += 1;
+      modelCalls.firstError ??= error instanceof Error ? error.message : String(error);
       return undefined;
     }
   };
@@ -154,16 +160,18 @@ export async function filterPool(loaded: LoadedConfig, store: Store, options: Fi
   };
 
   const judge = options.judge;
-  await runStep('judge', { minScore: settings.judge.minScore, model: judge?.model ?? null }, (examples) => {
+  await runStep('judge', { minScore: settings.judge.minScore, sources: settings.judge.sources, model: judge?.model ?? null }, (examples) => {
     if (judge === undefined) return 'no judge: set `curation.judge` or pass --judge';
     const system = fillTemplate(JUDGE_SYSTEM, { instruction: config.task.systemPrompt });
-    return forEachConcurrently(examples, 'judge', async (example) => {
+    const judged = examples.filter((example) => settings.judge.sources.includes(example.source));
+    return forEachConcurrently(judged, 'judge', async (example) => {
       const text = await ask(judge, {
         messages: [{ role: 'system', content: system }, { role: 'user', content: `Input: ${example.input}\nAnswer: ${example.answer ?? ''}` }],
         temperature: 0,
-        maxTokens: 96,
-        constraint: { kind: 'json-schema', name: 'judgement', schema: { type: 'object', properties: { score: { type: 'integer', minimum: 1, maximum: 5 }, reason: { type: 'string' } }, required: ['score', 'reason'], additionalProperties: false } },
+        maxTokens: 160,
+        constraint: { kind: 'json-schema', name: 'judgement', schema: { type: 'object', properties: { score: { type: 'integer', enum: [1, 2, 3, 4, 5] }, reason: { type: 'string' } }, required: ['score', 'reason'], additionalProperties: false } },
       });
+      if (text === undefined) return undefined; // a failed call is no evidence against the example
       const score = parseScore(text);
       if (score === undefined) return { exampleId: example.id, step: 'judge', reason: 'judge-unreadable', detail: { reply: text?.slice(0, 200) ?? null } };
       return score.score < settings.judge.minScore ? { exampleId: example.id, step: 'judge', reason: 'low-score', detail: { score: score.score, judgeReason: score.reason } } : undefined;
@@ -171,11 +179,12 @@ export async function filterPool(loaded: LoadedConfig, store: Store, options: Fi
   });
 
   const checker = options.roundTrip;
-  await runStep('round-trip', { enabled: settings.roundTrip.enabled, model: checker?.model ?? null }, (examples) => {
+  await runStep('round-trip', { enabled: settings.roundTrip.enabled, sources: settings.roundTrip.sources, model: checker?.model ?? null }, (examples) => {
     if (!settings.roundTrip.enabled) return 'disabled by curation.filters.roundTrip.enabled';
     if (checker === undefined) return 'no model to answer again: set `curation.teacher` or pass --round-trip';
     const output = config.task.output;
-    return forEachConcurrently(examples, 'round-trip', async (example) => {
+    const checked = examples.filter((example) => settings.roundTrip.sources.includes(example.source));
+    return forEachConcurrently(checked, 'round-trip', async (example) => {
       const text = await ask(checker, {
         messages: example.messages.filter((message, index) => !(index === example.messages.length - 1 && message.role === 'assistant')),
         temperature: 0,

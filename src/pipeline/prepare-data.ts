@@ -6,6 +6,10 @@ import type { DatasetRecord, Store, StoredExample } from '../adapters/store/sqli
 import { removeOverlap } from '../core/decontaminate.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import { stratifiedSample } from '../core/stratified-split.ts';
+import type { PoolExample } from '../adapters/store/curation-store.ts';
+import type { ReviewState } from '../contracts/curation.ts';
+import { heldoutSet } from './data-stats.ts';
+import { mixTrainSet, type MixingSummary } from './export-data.ts';
 
 /** The seed when the config sets none (`core/sft-defaults.ts` trains with the same). */
 const DEFAULT_SEED = 42;
@@ -78,5 +82,80 @@ export function prepareClassificationData(loaded: LoadedConfig, store: Store): P
     droppedForOverlap: dropped.length,
     trainPoolSize: trainPool.length,
     evalPoolSize: evalPool.length,
+  };
+}
+
+/** How `train --data curated` takes the pool: the curated train set (or, `unfiltered`, every train-side example). */
+export interface CuratedDataOptions {
+  /** Share of synthetic examples in the train set (see `mixTrainSet`); absent: all of them. */
+  syntheticRatio?: number;
+  maxPerLabel?: number;
+  /** Only examples a person accepted or edited. */
+  reviewedOnly?: boolean;
+  /** Ignore the newest filter run (for comparing against the filtered set); rejected examples stay out. */
+  unfiltered?: boolean;
+  /** Leave out examples carrying any of these tags. */
+  excludeTags?: readonly string[];
+  seed?: number;
+}
+
+/**
+ * The pool's curated train set and its frozen held-out set as stored datasets, for training and evaluation. The
+ * train set is the train side, kept by the newest filter run, not rejected, mixed by ratio; examples whose input is
+ * held out never enter it. The held-out set is the newest held-out version, answers removed for evaluation.
+ */
+export function prepareCuratedData(loaded: LoadedConfig, store: Store, options: CuratedDataOptions = {}): PreparedData & { mixing: MixingSummary; heldoutVersion: number } {
+  const { config } = loaded;
+  const task = config.task.name;
+  if (config.task.output.type !== 'labels') {
+    throw new InvalidInputError('training and evaluating from the pool needs a label-set task for now', { file: loaded.file, field: 'task.output.type' });
+  }
+  const heldout = store.curation.latestHeldout(task);
+  if (heldout === undefined) {
+    throw new InvalidInputError(`the pool of task ${task} has no held-out set yet`, { field: '--data', hint: 'run `understudy data split` (and `understudy data filter`) first' });
+  }
+  const heldOutExamples = heldoutSet(store, task);
+  const heldOutKeys = new Set(heldOutExamples.map((example) => example.inputKey));
+  const excluded = new Set(options.excludeTags ?? []);
+  const reviews: ReviewState[] = options.reviewedOnly === true ? ['accepted', 'edited'] : ['pending', 'accepted', 'edited'];
+  const trainSide = store.curation
+    .listPool(task, { split: 'train', review: reviews, keptByFilters: options.unfiltered !== true })
+    .filter((example) => example.answer !== null && !example.tags.some((tag) => excluded.has(tag)));
+  const candidates = trainSide.filter((example) => !heldOutKeys.has(example.inputKey));
+  const { taken, summary } = mixTrainSet(candidates, {
+    ...(options.syntheticRatio === undefined ? {} : { syntheticRatio: options.syntheticRatio }),
+    ...(options.maxPerLabel === undefined ? {} : { maxPerLabel: options.maxPerLabel }),
+    seed: options.seed ?? config.training.seed ?? DEFAULT_SEED,
+  }, (example) => example.answer ?? '');
+  if (taken.length === 0) throw new InvalidInputError(`no curated training examples in the pool of task ${task}`, { field: '--data', hint: 'import or generate data, then `understudy data split` and `understudy data filter`' });
+  if (heldOutExamples.length === 0) throw new InvalidInputError(`the held-out set of task ${task} is empty`, { field: '--data' });
+
+  const provenance = (example: PoolExample): Record<string, unknown> => ({ poolId: example.id, source: example.source, ...example.provenance });
+  const filterRun = store.curation.latestFilterRun(task);
+  const train = store.registerDataset({
+    name: task,
+    role: 'train',
+    source: { pool: task, filterRunId: options.unfiltered === true ? null : filterRun?.id ?? null, heldoutVersion: heldout.version, mixing: summary, excludeTags: [...excluded] },
+    examples: taken.map((example) => ({ input: example.input, label: example.answer, messages: example.messages, provenance: provenance(example) })),
+  });
+  const evalSet = store.registerDataset({
+    name: task,
+    role: 'eval',
+    source: { pool: task, heldoutVersion: heldout.version, heldoutHash: heldout.contentHash },
+    examples: heldOutExamples.map((example) => ({
+      input: example.input,
+      label: example.answer,
+      messages: example.messages.filter((message, index) => !(index === example.messages.length - 1 && message.role === 'assistant')),
+      provenance: provenance(example),
+    })),
+  });
+  return {
+    train: { dataset: train, examples: store.listExamples(train.id) },
+    eval: { dataset: evalSet, examples: store.listExamples(evalSet.id) },
+    droppedForOverlap: trainSide.length - candidates.length,
+    trainPoolSize: candidates.length,
+    evalPoolSize: heldOutExamples.length,
+    mixing: summary,
+    heldoutVersion: heldout.version,
   };
 }

@@ -116,6 +116,8 @@ program.command('train')
   .option('--num-processes <n>', 'with --accelerate: one process per GPU (1 on a CPU)')
   .addOption(new Option('--distributed <strategy>', 'with --accelerate on several GPUs: ddp or fsdp').choices(['ddp', 'fsdp']))
   .option('--cpu', 'with --accelerate: force the CPU launch path')
+  .addOption(new Option('--data <source>', 'config: the CSV files the config names; curated: the workspace pool after `understudy data split/filter`').choices(['config', 'curated']).default('config'))
+  .option('--synthetic-ratio <r>', 'with --data curated: share of synthetic examples in the train set (0..1)')
   .addOption(json)
   .action(action(runTrain));
 

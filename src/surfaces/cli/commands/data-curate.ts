@@ -96,7 +96,8 @@ export async function runDataFilter(options: DataFilterOptions, output: Output):
     for (const line of filterReportLines(result.report)) output.info(line);
     if (result.heldOutProblems.length > 0) output.info(`warning: ${result.heldOutProblems.length} held-out examples fail validity (kept: the held-out set is frozen); first: #${result.heldOutProblems[0]!.exampleId} ${result.heldOutProblems[0]!.reason}`);
     const calls = result.modelCalls;
-    if (calls.calls + calls.cachedCalls > 0) output.info(`model calls: ${calls.calls} (+${calls.cachedCalls} cached), $${calls.costUsd.toFixed(4)}${calls.unknownCostCalls > 0 ? `, ${calls.unknownCostCalls} without a known price` : ''}`);
+    if (calls.calls + calls.cachedCalls + calls.failedCalls > 0) output.info(`model calls: ${calls.calls} (+${calls.cachedCalls} cached), $${calls.costUsd.toFixed(4)}${calls.unknownCostCalls > 0 ? `, ${calls.unknownCostCalls} without a known price` : ''}`);
+    if (calls.failedCalls > 0) output.info(`warning: ${calls.failedCalls} model calls failed (those examples were kept); first: ${calls.firstError ?? '?'}`);
     output.info(`filter run ${result.run.id}: \`understudy data stats\` shows it again; drops are listed by example in --json`);
     output.result({
       ok: true,

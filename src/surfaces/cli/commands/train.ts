@@ -7,7 +7,7 @@ import type { WorkerEvent } from '../../../contracts/worker.ts';
 import { InvalidInputError } from '../../../core/errors.ts';
 import type { ResolvedSft } from '../../../core/sft-defaults.ts';
 import { prepareAccelerateLaunch } from '../../../pipeline/accelerate-launch.ts';
-import { prepareClassificationData } from '../../../pipeline/prepare-data.ts';
+import { prepareClassificationData, prepareCuratedData, type PreparedData } from '../../../pipeline/prepare-data.ts';
 import { resolveBaseChatTemplate, resolveBaseModel } from '../../../pipeline/run-slice.ts';
 import { resumeSft, trainSft, type TrainResult, type WorkerLaunch } from '../../../pipeline/train.ts';
 import { trainDpo, type DpoResult } from '../../../pipeline/train-dpo.ts';
@@ -29,6 +29,10 @@ export interface TrainOptions {
   numProcesses?: string;
   distributed?: 'ddp' | 'fsdp';
   cpu?: boolean;
+  /** `config` (the CSV files the config names) or `curated` (the workspace pool, after `understudy data ...`). */
+  data?: 'config' | 'curated';
+  /** With --data curated: share of synthetic examples in the train set. */
+  syntheticRatio?: string;
   json?: boolean;
 }
 
@@ -144,8 +148,17 @@ export async function runTrain(options: TrainOptions, output: Output): Promise<v
       const config = loaded!;
       const base = await resolveBaseModel(config, (message) => output.info(`base model: ${message}`));
       const chatTemplate = await resolveBaseChatTemplate(config, base);
-      const data = prepareClassificationData(config, store);
-      output.info(`data: ${data.train.examples.length} training examples (dataset ${data.train.dataset.contentHash.slice(0, 12)}), held-out eval set untouched`);
+      const ratio = options.syntheticRatio === undefined ? undefined : Number(options.syntheticRatio);
+      if (ratio !== undefined && !(ratio >= 0 && ratio <= 1)) throw new InvalidInputError(`--synthetic-ratio must be between 0 and 1, got ${options.syntheticRatio}`, { field: '--synthetic-ratio' });
+      if (ratio !== undefined && options.data !== 'curated') throw new InvalidInputError('--synthetic-ratio mixes the curated pool: use it with --data curated', { field: '--synthetic-ratio' });
+      let data: PreparedData;
+      let from = 'the config\'s files';
+      if (options.data === 'curated') {
+        const curated = prepareCuratedData(config, store, ratio === undefined ? {} : { syntheticRatio: ratio });
+        from = `the curated pool, held-out v${curated.heldoutVersion}; ${curated.mixing.taken.synthetic} synthetic`;
+        data = curated;
+      } else data = prepareClassificationData(config, store);
+      output.info(`data: ${data.train.examples.length} training examples from ${from} (dataset ${data.train.dataset.contentHash.slice(0, 12)}), held-out eval set untouched`);
       result = await trainSft({
         store,
         python: environment.python,
