@@ -58,7 +58,8 @@ export function splitScore(inputKey: string, salt: string): number {
 
 /**
  * Plan the split. Without a `rule` (the first freeze) the thresholds are drawn per label so that each label
- * sends `evalFraction` of its distinct inputs to eval (the overall share is moved into [evalMin, evalMax]);
+ * sends `evalFraction` of its distinct inputs to eval (lowered to keep the set within evalMax; a set under evalMin
+ * is kept and warned about);
  * with a `rule`, examples that already have a side keep it and only new ones are assigned by the rule. Inputs
  * sharing a key always share a side, across labels too. Candidates not eligible for eval go to train (unless
  * their input is already on the eval side) and do not count when the thresholds are drawn.
@@ -104,13 +105,8 @@ function drawRule(all: readonly SplitCandidate[], options: SplitOptions, warning
   if (distinct > 0 && distinct * fraction > options.evalMax) {
     fraction = options.evalMax / distinct;
     warnings.push(`eval share lowered from ${options.evalFraction} to ${fraction.toFixed(4)} to keep the held-out set at ${options.evalMax} examples`);
-  } else if (distinct > 0 && distinct * fraction < options.evalMin) {
-    const wanted = Math.min(0.5, options.evalMin / distinct);
-    if (wanted > fraction) {
-      warnings.push(`eval share raised from ${options.evalFraction} to ${wanted.toFixed(4)} to reach ${options.evalMin} held-out examples`);
-      fraction = wanted;
-    }
   }
+  // Under `evalMin` the share is not raised (that would take training data silently): `planSplit` warns instead.
   const thresholds: Record<string, number> = {};
   for (const [label, keys] of [...keysByLabel].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const scores = [...keys].map((key) => splitScore(key, options.salt)).sort((a, b) => a - b);

@@ -8,7 +8,7 @@ import type { ExampleSource, ReviewState } from '../contracts/curation.ts';
 import { ExportDatasetSpecSchema, type ChatMessage, type PromptCompletionRecord, type WorkerEvent } from '../contracts/worker.ts';
 import { contentHash, sha256Hex } from '../core/content-hash.ts';
 import { InvalidInputError } from '../core/errors.ts';
-import { openAiFineTuningJsonl } from './export-formats.ts';
+import { openAiFineTuningJsonl, axolotlDataset } from './export-formats.ts';
 import { messagesWithAnswer, promptMessages } from './review-queue.ts';
 
 /**
@@ -213,20 +213,7 @@ function listFiles(root: string, relative = ''): string[] {
 
 /** The Axolotl `datasets`/`test_datasets` entries for chat-format JSONL (Axolotl's chat_template dataset type). */
 function axolotlDatasetsYaml(trainPath: string, evalPath: string, task: string): string {
-  const entry = (file: string): Record<string, unknown> => ({
-    path: file,
-    ds_type: 'json',
-    // A local JSON file loads as a single `train` split, whichever role it plays.
-    split: 'train',
-    type: 'chat_template',
-    field_messages: 'messages',
-    message_property_mappings: { role: 'role', content: 'content' },
-    roles_to_train: ['assistant'],
-    train_on_eos: 'turn',
-    // Earlier assistant turns of a multi-turn prompt carry weight 0: context, not trained on.
-    message_field_training: 'weight',
-  });
-  const document = new Document({ datasets: [entry(trainPath)], test_datasets: [entry(evalPath)], val_set_size: 0 });
+  const document = new Document({ datasets: [axolotlDataset(trainPath)], test_datasets: [axolotlDataset(evalPath)], val_set_size: 0 });
   document.commentBefore = [
     ` Axolotl dataset settings for Understudy's curated data of task "${task}" (merge them into your Axolotl config).`,
     ' test_datasets is the held-out set: evaluate on it, never train on it.',

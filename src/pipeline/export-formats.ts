@@ -302,7 +302,7 @@ export interface AxolotlExportOptions {
  * turns; a turn marked `weight: 0` (the prompt's earlier answers) is context only, which matches the run's
  * completion-only loss. `split: train` because a local JSON file loads as a single `train` split.
  */
-function axolotlDataset(path: string): Record<string, unknown> {
+export function axolotlDataset(path: string): Record<string, unknown> {
   return {
     path,
     ds_type: 'json',

@@ -127,17 +127,7 @@ export interface GenerateDataResult {
   seconds: number;
 }
 
-interface Accounting {
-  lost: Record<LostReason, number>;
-  failedAttempts: Record<LostReason, number>;
-  reasks: number;
-  calls: number;
-  cachedCalls: number;
-  tokens: { prompt: number; completion: number };
-  cachedTokens: { prompt: number; completion: number };
-  costUsd: number;
-  unknownCostCalls: number;
-}
+type Accounting = Pick<GenerateDataResult, 'lost' | 'failedAttempts' | 'reasks' | 'calls' | 'cachedCalls' | 'tokens' | 'cachedTokens' | 'costUsd' | 'unknownCostCalls'>;
 
 type Parsed<T> = { ok: true; value: T } | { ok: false; reason: LostReason; detail: string };
 type Asked<T> = { ok: true; value: T; promptHash: string } | { ok: false; reason: LostReason };
