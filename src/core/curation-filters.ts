@@ -42,7 +42,7 @@ export function lengthAndFormatDrops(items: readonly FilterItem[], settings: Len
     const length = text.length;
     const words = text.match(/\p{L}{2,}/gu)?.length ?? 0;
     const visible = text.replace(/\s+/g, '');
-    const symbols = visible.length === 0 ? 0 : visible.replace(/[\p{L}.,!?'"\-]/gu, '').length / visible.length;
+    const symbols = visible.length === 0 ? 0 : visible.replace(/[\p{L}.,!?'"-]/gu, '').length / visible.length;
     if (item.answer === null || item.answer.trim() === '') drops.push({ exampleId: item.id, step: 'length-format', reason: 'no-answer' });
     else if (length < settings.minInputChars) drops.push({ exampleId: item.id, step: 'length-format', reason: 'too-short', detail: { chars: length } });
     else if (length > settings.maxInputChars) drops.push({ exampleId: item.id, step: 'length-format', reason: 'too-long', detail: { chars: length } });
