@@ -6,24 +6,44 @@ import { macroF1 } from '../src/core/classification-metrics.ts';
 import { createRandom } from '../src/core/random.ts';
 import {
   binomialCdf,
+  holmAdjust,
   logGamma,
   mcnemarExact,
   mean,
+  normalCdf,
   normalQuantile,
   p50p95,
   pairedBootstrap,
   pairedBootstrapOverIndices,
+  pairedSampleSize,
   percentile,
+  sampleSizeSentence,
+  unpairedSampleSize,
   wilsonInterval,
 } from '../src/core/statistics.ts';
 
-// Reference values written by test/fixtures/scipy/make-fixtures.py (SciPy, NumPy).
+// Reference values written by test/fixtures/scipy/make-fixtures.py (SciPy, NumPy, statsmodels).
 const ExpectedSchema = z.object({
   normalQuantile: z.array(z.object({ p: z.number(), expected: z.number() })),
   wilson: z.array(z.object({ successes: z.number(), n: z.number(), confidence: z.number(), low: z.number(), high: z.number() })),
   mcnemar: z.array(z.object({ b01: z.number(), b10: z.number(), pValue: z.number() })),
   binomialCdf: z.array(z.object({ k: z.number(), n: z.number(), p: z.number(), expected: z.number() })),
   percentile: z.array(z.object({ values: z.array(z.number()), p: z.array(z.number()), expected: z.array(z.number()) })),
+  normalCdf: z.array(z.object({ x: z.number(), expected: z.number() })),
+  holm: z.array(z.object({ pValues: z.array(z.number()), adjusted: z.array(z.number()) })),
+  unpairedSampleSize: z.array(z.object({ p1: z.number(), p2: z.number(), alpha: z.number(), power: z.number(), perGroup: z.number() })),
+  pairedSampleSize: z.array(
+    z.object({
+      baselineAccuracy: z.number(),
+      difference: z.number(),
+      discordantRate: z.number().nullable(),
+      alpha: z.number(),
+      power: z.number(),
+      discordantRateUsed: z.number(),
+      examples: z.number(),
+      exactTestPower: z.number().optional(),
+    }),
+  ),
 });
 const expected = ExpectedSchema.parse(JSON.parse(readFileSync(new URL('./fixtures/scipy/expected.json', import.meta.url), 'utf8')));
 
@@ -187,4 +207,115 @@ test('pairedBootstrapOverIndices bootstraps a macro-F1 difference over paired ex
   assert.deepEqual([same.difference, same.low, same.high], [0, 0, 0]);
   assert.throws(() => pairedBootstrapOverIndices({ n: 10, metric, iterations: 0, seed: 1 }), RangeError);
   assert.throws(() => pairedBootstrapOverIndices({ n: 10, metric, seed: 1, confidenceLevel: 1 }), RangeError);
+});
+
+test('normalCdf matches scipy.stats.norm.cdf to 1e-12 relative, deep into the lower tail', () => {
+  for (const { x, expected: wanted } of expected.normalCdf) {
+    // SciPy underflows to 0 below about −37.5; the true value there is below 1e-300.
+    if (wanted === 0) assert.ok(normalCdf(x) < 1e-300, `cdf(${x}) = ${normalCdf(x)}`);
+    else assertClose(normalCdf(x), wanted, `cdf(${x})`, 1e-12);
+  }
+  for (const p of [1e-12, 0.001, 0.3, 0.5, 0.8, 0.975, 0.999999]) assertClose(normalCdf(normalQuantile(p)), p, `cdf(ppf(${p}))`, 1e-12);
+  assert.throws(() => normalCdf(Number.NaN), RangeError);
+});
+
+test('holmAdjust matches multipletests(method="holm") and keeps the order of the input', () => {
+  for (const { pValues, adjusted } of expected.holm) {
+    const result = holmAdjust(pValues);
+    assert.equal(result.length, pValues.length);
+    result.forEach((value, index) => assertClose(value, adjusted[index]!, `adjusted p ${index} of [${pValues.join(', ')}]`, 1e-12, 1e-15));
+    // Monotone: a smaller raw p-value never gets a larger adjusted one.
+    for (const i of pValues.keys()) for (const j of pValues.keys()) if (pValues[i]! < pValues[j]!) assert.ok(result[i]! <= result[j]!);
+  }
+  assert.deepEqual(holmAdjust([]), []);
+  assert.deepEqual(holmAdjust([0.03]), [0.03]);
+  assert.deepEqual(holmAdjust([0.5, 0.25, 0.4]), [0.8, 0.75, 0.8], '3·0.25, 2·0.4, then 1·0.5 raised to the running maximum 0.8');
+  assert.deepEqual(holmAdjust([0.6, 0.7]), [1, 1]);
+  assert.throws(() => holmAdjust([0.5, 1.2]), /index 1/);
+  assert.throws(() => holmAdjust([Number.NaN]), RangeError);
+});
+
+test('unpairedSampleSize matches statsmodels NormalIndPower.solve_power on Cohen\'s h', () => {
+  for (const { p1, p2, alpha, power, perGroup } of expected.unpairedSampleSize) {
+    const estimate = unpairedSampleSize(p1, p2, alpha, power);
+    // statsmodels stops its root search at about 1e-8 relative; the two-tailed power equation is solved exactly here.
+    assertClose(estimate.unrounded, perGroup, `n for ${p1} vs ${p2}`, 1e-6);
+    assert.equal(estimate.examples, Math.ceil(perGroup));
+    assert.equal(estimate.design, 'unpaired');
+    assertClose(estimate.difference, p2 - p1, 'difference', 1e-15);
+    assert.deepEqual([estimate.alpha, estimate.power], [alpha, power]);
+  }
+  assert.deepEqual(unpairedSampleSize(0.8, 0.83), unpairedSampleSize(0.8, 0.83, 0.05, 0.8), 'defaults: α 0.05, power 0.8');
+  assert.equal(unpairedSampleSize(0.83, 0.8).examples, unpairedSampleSize(0.8, 0.83).examples, 'symmetric');
+  assert.throws(() => unpairedSampleSize(0.5, 0.5), /must differ/);
+  assert.throws(() => unpairedSampleSize(0.5, 1.5), /p2/);
+  assert.throws(() => unpairedSampleSize(0.5, 0.6, 0, 0.8), /alpha/);
+  assert.throws(() => unpairedSampleSize(0.5, 0.6, 0.05, 1), /power/);
+});
+
+test('pairedSampleSize follows Connor (1987) and bounds an unknown discordant rate by the two accuracies', () => {
+  for (const entry of expected.pairedSampleSize) {
+    const estimate = pairedSampleSize({
+      baselineAccuracy: entry.baselineAccuracy,
+      difference: entry.difference,
+      ...(entry.discordantRate === null ? {} : { discordantRate: entry.discordantRate }),
+      alpha: entry.alpha,
+      power: entry.power,
+    });
+    const label = `${entry.baselineAccuracy}${entry.difference >= 0 ? '+' : ''}${entry.difference} ψ=${entry.discordantRate}`;
+    assertClose(estimate.unrounded, entry.examples, `n for ${label}`, 1e-12);
+    assert.equal(estimate.examples, Math.ceil(entry.examples));
+    assertClose(estimate.discordantRate, entry.discordantRateUsed, `ψ for ${label}`, 1e-12);
+    assert.equal(estimate.discordantRateSource, entry.discordantRate === null ? 'upper-bound' : 'given');
+    assert.ok(estimate.fewestExamples <= estimate.examples);
+    // The approximation is usable: the exact test that mcnemarExact runs reaches nearly the asked power at n.
+    if (entry.exactTestPower !== undefined) assert.ok(entry.exactTestPower > entry.power - 0.03, `exact power ${entry.exactTestPower} for ${label}`);
+  }
+  // A smaller discordant rate (the candidates agree more) needs fewer examples; ψ = |δ| is the floor.
+  const unknown = pairedSampleSize({ baselineAccuracy: 0.8, difference: 0.03 });
+  const floor = pairedSampleSize({ baselineAccuracy: 0.8, difference: 0.03, discordantRate: 0.03 });
+  assert.equal(floor.examples, unknown.fewestExamples);
+  assert.ok(pairedSampleSize({ baselineAccuracy: 0.8, difference: 0.03, discordantRate: 0.1 }).examples < unknown.examples);
+  assert.ok(unknown.examples < unpairedSampleSize(0.8, 0.83).examples * 2, 'paired needs fewer examples than two unpaired groups');
+  assert.throws(() => pairedSampleSize({ baselineAccuracy: 0.8, difference: 0.03, discordantRate: 0.02 }), /discordantRate must be in \[0\.03, 0\.37\]/);
+  assert.throws(() => pairedSampleSize({ baselineAccuracy: 0.8, difference: 0.03, discordantRate: 0.5 }), RangeError);
+  assert.throws(() => pairedSampleSize({ baselineAccuracy: 0.8, difference: 0 }), /non-zero/);
+  assert.throws(() => pairedSampleSize({ baselineAccuracy: 0.9, difference: 0.2 }), /\[0, 1\]/);
+});
+
+test('at the paired sample size, simulated exact McNemar tests detect the difference about 80% of the time', () => {
+  // p01 = 0.065, p10 = 0.035: a 3-point gain with a 10% discordant rate.
+  const estimate = pairedSampleSize({ baselineAccuracy: 0.8, difference: 0.03, discordantRate: 0.1 });
+  const random = createRandom(2024);
+  const simulations = 400;
+  let detected = 0;
+  for (let simulation = 0; simulation < simulations; simulation += 1) {
+    const a: boolean[] = [];
+    const b: boolean[] = [];
+    for (let index = 0; index < estimate.examples; index += 1) {
+      const draw = random();
+      // Concordant pairs carry no information; only the discordant split matters.
+      a.push(draw >= 0.065);
+      b.push(draw < 0.065 || draw >= 0.1);
+    }
+    if (mcnemarExact(a, b).pValue <= 0.05) detected += 1;
+  }
+  const simulatedPower = detected / simulations;
+  // Exact power at this n is 0.776 (expected.json); 400 runs have a standard error of about 0.02.
+  assert.ok(simulatedPower > 0.7 && simulatedPower < 0.86, `simulated power ${simulatedPower}`);
+});
+
+test('sampleSizeSentence says the estimate in plain words', () => {
+  assert.equal(
+    sampleSizeSentence(pairedSampleSize({ baselineAccuracy: 0.8, difference: 0.03, discordantRate: 0.1 })),
+    'To detect a 3-point difference at 80% power you need about 870 examples (paired: both candidates answer the same examples, and they disagree on 10% of them; two-sided α = 0.05).',
+  );
+  assert.equal(
+    sampleSizeSentence(pairedSampleSize({ baselineAccuracy: 0.8, difference: 0.03 })),
+    'To detect a 3-point difference at 80% power you need about 3,225 examples (paired; two-sided α = 0.05). That assumes the candidates disagree as often as their accuracies allow (37% of examples); if they rarely disagree, as few as 260 can do.',
+  );
+  assert.equal(
+    sampleSizeSentence(unpairedSampleSize(0.8, 0.775, 0.01, 0.9)),
+    `To detect a 2.5-point difference at 90% power you need about ${unpairedSampleSize(0.8, 0.775, 0.01, 0.9).examples.toLocaleString('en-US')} examples per candidate (each on its own examples; two-sided α = 0.01).`,
+  );
 });

@@ -118,6 +118,27 @@ export const TrainingConfigSchema = z.strictObject({
 });
 export type TrainingConfig = z.infer<typeof TrainingConfigSchema>;
 
+/** One system under test in `understudy eval`. */
+export const EvalCandidateSchema = z.discriminatedUnion('kind', [
+  /** The base model with the task's `baselinePrompt`, zero-shot or with `shots` train examples in the prompt. */
+  z.strictObject({ kind: z.literal('prompted-base'), name: z.string().min(1), shots: z.number().int().min(0).max(32).default(0) }),
+  /** A tuned adapter: a finished run's id, or `latest` (the newest finished SFT or DPO run). */
+  z.strictObject({ kind: z.literal('adapter'), name: z.string().min(1), run: z.string().min(1).default('latest') }),
+  /** A model behind a provider in `providers` (the frontier model you call today, a vLLM server), with the baseline prompt. */
+  z.strictObject({ kind: z.literal('provider'), name: z.string().min(1), provider: z.string().min(1), shots: z.number().int().min(0).max(32).default(0) }),
+]);
+export type EvalCandidate = z.infer<typeof EvalCandidateSchema>;
+
+/** `understudy eval --gate`: the candidate must beat the baseline by `minDifference` with the whole interval above it. */
+export const GateConfigSchema = z.strictObject({
+  candidate: z.string().min(1),
+  baseline: z.string().min(1),
+  metric: z.enum(['accuracy', 'macroF1']).default('accuracy'),
+  /** The smallest improvement worth shipping, as a fraction (0.02 = 2 points). */
+  minDifference: z.number().min(0).max(1).default(0),
+});
+export type GateConfig = z.infer<typeof GateConfigSchema>;
+
 export const EvaluationConfigSchema = z.strictObject({
   /** Held-out examples, stratified by label. */
   sampleSize: z.number().int().min(10).max(5000),
@@ -127,6 +148,11 @@ export const EvaluationConfigSchema = z.strictObject({
   maxTokens: z.number().int().positive().default(24),
   /** Constrain every candidate's answer to the label set (grammar-based decoding). */
   constrainToLabels: z.boolean().default(true),
+  /** Who is compared in `understudy eval`; absent: the prompted base (zero-shot) and the newest tuned adapter. */
+  candidates: z.array(EvalCandidateSchema).min(1).optional(),
+  gate: GateConfigSchema.optional(),
+  /** Requests in flight at once per candidate (the embedded engine serves them on parallel sequences). */
+  concurrency: z.number().int().min(1).max(64).default(4),
 });
 export type EvaluationConfig = z.infer<typeof EvaluationConfigSchema>;
 

@@ -1,7 +1,8 @@
 /**
  * The statistics behind every comparison Understudy reports: paired bootstrap intervals, the
- * exact McNemar test, Wilson intervals, percentiles and the inverse normal CDF. Pure and seeded:
- * the same inputs and seed always give the same numbers.
+ * exact McNemar test, Wilson intervals, Holm's correction for several comparisons, sample-size
+ * estimates, percentiles and the normal CDF and its inverse. Pure and seeded: the same inputs and
+ * seed always give the same numbers.
  */
 import { createRandom, randomInt, type Seed } from './random.ts';
 
@@ -315,4 +316,244 @@ function percentileOfSorted(sorted: Float64Array, p: number): number {
 
 function assertConfidence(confidenceLevel: number): void {
   if (!(confidenceLevel > 0 && confidenceLevel < 1)) throw new RangeError(`confidenceLevel must be in (0, 1), got ${confidenceLevel}`);
+}
+
+/**
+ * Holm–Bonferroni step-down adjusted p-values, in the order given: sort ascending, multiply the
+ * i-th smallest (0-based) by (m − i), carry the running maximum forward so the adjusted values
+ * keep the order of the raw ones, and cap at 1. Reject hypothesis j at level α when
+ * `adjusted[j] ≤ α`; this controls the family-wise error rate at α for any dependence between the
+ * tests. The same numbers as `statsmodels.stats.multitest.multipletests(p, method="holm")[1]`.
+ * Use it when one baseline is compared with several candidates (one McNemar p-value each).
+ */
+export function holmAdjust(pValues: readonly number[]): number[] {
+  for (const [index, value] of pValues.entries()) {
+    if (!(value >= 0 && value <= 1)) throw new RangeError(`p-values must be in [0, 1], got ${value} at index ${index}`);
+  }
+  const m = pValues.length;
+  const order = pValues.map((_, index) => index).sort((left, right) => pValues[left]! - pValues[right]! || left - right);
+  const adjusted = new Array<number>(m).fill(0);
+  let runningMaximum = 0;
+  order.forEach((original, rank) => {
+    runningMaximum = Math.max(runningMaximum, Math.min(1, (m - rank) * pValues[original]!));
+    adjusted[original] = runningMaximum;
+  });
+  return adjusted;
+}
+
+/** How many examples a comparison needs to detect a difference; see `pairedSampleSize` and `unpairedSampleSize`. */
+export interface SampleSizeEstimate {
+  /** `paired`: both candidates answer the same examples; `unpaired`: each answers its own set. */
+  design: 'paired' | 'unpaired';
+  /** Examples needed, rounded up. Paired: examples in the one shared set; unpaired: examples per candidate. */
+  examples: number;
+  /** The solution before rounding up. */
+  unrounded: number;
+  /** The accuracy difference to detect (candidate minus baseline), as a fraction: 0.03 is 3 points. */
+  difference: number;
+  /** Two-sided significance level. */
+  alpha: number;
+  /** Probability of detecting the difference when it is real. */
+  power: number;
+}
+
+/** A paired estimate also says which discordant rate it assumed. */
+export interface PairedSampleSizeEstimate extends SampleSizeEstimate {
+  design: 'paired';
+  /** ψ: the fraction of examples where exactly one of the two candidates is right. */
+  discordantRate: number;
+  /** `given`: the caller's ψ; `upper-bound`: the largest ψ the two accuracies allow (the most examples). */
+  discordantRateSource: 'given' | 'upper-bound';
+  /**
+   * Examples needed at the smallest possible ψ = |difference| (the candidate never loses an example
+   * the baseline got right): nobody can need fewer. Paired with `examples` it brackets the answer
+   * when ψ is unknown.
+   */
+  fewestExamples: number;
+}
+
+/** Inputs of `pairedSampleSize`. */
+export interface PairedSampleSizeOptions {
+  /** Accuracy of the baseline, p_A, in [0, 1]. */
+  baselineAccuracy: number;
+  /** The difference to detect, δ = p_B − p_A (0.03 is 3 points); non-zero, and p_A + δ must be in [0, 1]. */
+  difference: number;
+  /**
+   * ψ = P(exactly one candidate is right), in [|δ|, min(p_A + p_B, 2 − p_A − p_B)]. A previous run
+   * gives it as (b01 + b10) / n from `mcnemarExact`. Unknown: the upper bound is used, which is
+   * conservative (real fine-tunes usually disagree with their base far less often).
+   */
+  discordantRate?: number;
+  /** Two-sided significance level; default 0.05. */
+  alpha?: number;
+  /** Default 0.8; must be in [0.5, 1). */
+  power?: number;
+}
+
+/**
+ * Examples needed for a McNemar test of paired correctness to detect an accuracy difference δ,
+ * by the normal approximation of Connor (1987, Biometrics 43:207–211):
+ *
+ *     n = ( z_{1−α/2} · √ψ + z_{power} · √(ψ − δ²) )² / δ²
+ *
+ * where ψ = p01 + p10 is the discordant rate and δ = p01 − p10. Assumptions: examples are
+ * independent, the two candidates answer the same examples, and the test is two-sided. Only ψ
+ * and δ matter, not the accuracies themselves, except that they bound ψ when it is not given.
+ * It approximates the exact (binomial) test that `mcnemarExact` runs, which is conservative: at
+ * the returned n the exact test's power can fall up to about 2.5 points short of the power asked
+ * (0.776 for 0.8 in the worst fixture case; see `exactTestPower` in
+ * test/fixtures/scipy/expected.json), so treat n as "about".
+ */
+export function pairedSampleSize(options: PairedSampleSizeOptions): PairedSampleSizeEstimate {
+  const { baselineAccuracy, difference } = options;
+  const alpha = options.alpha ?? 0.05;
+  const power = options.power ?? 0.8;
+  assertAlphaPower(alpha, power);
+  if (!(baselineAccuracy >= 0 && baselineAccuracy <= 1)) throw new RangeError(`baselineAccuracy must be in [0, 1], got ${baselineAccuracy}`);
+  const candidateAccuracy = baselineAccuracy + difference;
+  if (!Number.isFinite(difference) || difference === 0) throw new RangeError(`difference must be a non-zero number, got ${difference}`);
+  if (!(candidateAccuracy >= -1e-12 && candidateAccuracy <= 1 + 1e-12)) {
+    throw new RangeError(`baselineAccuracy + difference must be in [0, 1], got ${baselineAccuracy} + ${difference}`);
+  }
+  const smallest = Math.abs(difference);
+  const largest = Math.min(baselineAccuracy + candidateAccuracy, 2 - baselineAccuracy - candidateAccuracy);
+  const given = options.discordantRate;
+  if (given !== undefined && !(given >= smallest - 1e-12 && given <= largest + 1e-12)) {
+    throw new RangeError(
+      `discordantRate must be in [${formatRate(smallest)}, ${formatRate(largest)}] for accuracies ${formatRate(baselineAccuracy)} and ${formatRate(candidateAccuracy)}, got ${given}`,
+    );
+  }
+  const discordantRate = given ?? largest;
+  const zAlpha = normalQuantile(1 - alpha / 2);
+  const zPower = normalQuantile(power);
+  const connor = (psi: number): number => (zAlpha * Math.sqrt(psi) + zPower * Math.sqrt(Math.max(0, psi - difference * difference))) ** 2 / (difference * difference);
+  const unrounded = connor(discordantRate);
+  return {
+    design: 'paired',
+    examples: Math.ceil(unrounded),
+    unrounded,
+    difference,
+    alpha,
+    power,
+    discordantRate,
+    discordantRateSource: given === undefined ? 'upper-bound' : 'given',
+    fewestExamples: Math.ceil(connor(smallest)),
+  };
+}
+
+/**
+ * Examples per candidate for a two-sided test of two independent proportions p1 and p2, by the
+ * normal approximation on Cohen's arcsine effect size h = |2·asin√p2 − 2·asin√p1| (which
+ * stabilizes the variance of a proportion): the n solving
+ *
+ *     power = Φ(h·√(n/2) − z_{1−α/2}) + Φ(−h·√(n/2) − z_{1−α/2})
+ *
+ * (close to n = 2·((z_{1−α/2} + z_{power}) / h)²). The same numbers as statsmodels'
+ * `NormalIndPower().solve_power(proportion_effectsize(p1, p2), alpha=α, power=power, ratio=1)`.
+ * For candidates that answer the same examples, `pairedSampleSize` needs far fewer.
+ */
+export function unpairedSampleSize(p1: number, p2: number, alpha = 0.05, power = 0.8): SampleSizeEstimate {
+  assertAlphaPower(alpha, power);
+  for (const [name, value] of [['p1', p1], ['p2', p2]] as const) if (!(value >= 0 && value <= 1)) throw new RangeError(`${name} must be in [0, 1], got ${value}`);
+  const effect = Math.abs(2 * Math.asin(Math.sqrt(p2)) - 2 * Math.asin(Math.sqrt(p1)));
+  if (effect === 0) throw new RangeError(`p1 and p2 must differ, both are ${p1}`);
+  const critical = normalQuantile(1 - alpha / 2);
+  // Solve for the noncentrality d = h·√(n/2) by Newton's method; the power is increasing in d > 0.
+  let noncentrality = critical + normalQuantile(power);
+  for (let step = 0; step < 50; step += 1) {
+    const reached = normalCdf(noncentrality - critical) + normalCdf(-noncentrality - critical);
+    const slope = normalDensity(noncentrality - critical) - normalDensity(noncentrality + critical);
+    const change = (reached - power) / slope;
+    noncentrality -= change;
+    if (Math.abs(change) <= 1e-14 * noncentrality) break;
+  }
+  const unrounded = 2 * (noncentrality / effect) ** 2;
+  return { design: 'unpaired', examples: Math.ceil(unrounded), unrounded, difference: p2 - p1, alpha, power };
+}
+
+/**
+ * A sample-size estimate in plain words, e.g. "To detect a 3-point difference at 80% power you
+ * need about 3,225 examples (paired: both candidates answer the same examples; two-sided α = 0.05)."
+ * A paired estimate made without a discordant rate says it assumed the worst case and gives the
+ * fewest examples that could do.
+ */
+export function sampleSizeSentence(estimate: SampleSizeEstimate | PairedSampleSizeEstimate): string {
+  const points = formatPoints(Math.abs(estimate.difference) * 100);
+  const count = estimate.examples.toLocaleString('en-US');
+  const head = `To detect a ${points}-point difference at ${formatPoints(estimate.power * 100)}% power you need about ${count} examples`;
+  const level = `two-sided α = ${estimate.alpha}`;
+  if (estimate.design === 'unpaired') return `${head} per candidate (each on its own examples; ${level}).`;
+  const paired = estimate as PairedSampleSizeEstimate;
+  if (paired.discordantRateSource === 'given') {
+    return `${head} (paired: both candidates answer the same examples, and they disagree on ${formatPoints(paired.discordantRate * 100)}% of them; ${level}).`;
+  }
+  return `${head} (paired; ${level}). That assumes the candidates disagree as often as their accuracies allow (${formatPoints(paired.discordantRate * 100)}% of examples); if they rarely disagree, as few as ${paired.fewestExamples.toLocaleString('en-US')} can do.`;
+}
+
+/**
+ * The standard normal CDF Φ(x), with full relative accuracy in the lower tail (Φ(−30) ≈ 4.9e-198;
+ * below about −38.5 it underflows to 0). A positive-term series for erf near 0, Lentz's continued
+ * fraction for erfc in the tails.
+ */
+export function normalCdf(x: number): number {
+  if (Number.isNaN(x)) throw new RangeError('normalCdf of NaN');
+  const z = Math.abs(x) / Math.SQRT2;
+  if (z < 2) {
+    const erf = errorFunctionSeries(z);
+    return x >= 0 ? 0.5 + 0.5 * erf : 0.5 - 0.5 * erf;
+  }
+  const halfComplement = 0.5 * complementaryErrorFunctionFraction(z);
+  return x >= 0 ? 1 - halfComplement : halfComplement;
+}
+
+/** The standard normal density φ(x). */
+export function normalDensity(x: number): number {
+  return Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+}
+
+/** erf(z) = 2/√π · e^(−z²) · Σ 2ⁿ z^(2n+1) / (1·3·…·(2n+1)): positive terms, no cancellation; z ≥ 0. */
+function errorFunctionSeries(z: number): number {
+  const zSquared = z * z;
+  let term = z;
+  let sum = z;
+  for (let n = 1; n < 200; n += 1) {
+    term *= (2 * zSquared) / (2 * n + 1);
+    sum += term;
+    if (term < 1e-17 * sum) break;
+  }
+  return ((2 / Math.sqrt(Math.PI)) * Math.exp(-zSquared) * sum);
+}
+
+/** erfc(z) for z ≥ 2 from the continued fraction e^(−z²)/√π · 1/(z + (1/2)/(z + 1/(z + (3/2)/(z + …)))), by modified Lentz. */
+function complementaryErrorFunctionFraction(z: number): number {
+  const tiny = 1e-300;
+  let value = z;
+  let c = z;
+  let d = 0;
+  for (let k = 1; k < 500; k += 1) {
+    const a = k / 2;
+    d = z + a * d;
+    d = d === 0 ? tiny : d;
+    c = z + a / c;
+    c = c === 0 ? tiny : c;
+    d = 1 / d;
+    const delta = c * d;
+    value *= delta;
+    if (Math.abs(delta - 1) < 1e-16) break;
+  }
+  return Math.exp(-z * z) / (Math.sqrt(Math.PI) * value);
+}
+
+function assertAlphaPower(alpha: number, power: number): void {
+  if (!(alpha > 0 && alpha < 1)) throw new RangeError(`alpha must be in (0, 1), got ${alpha}`);
+  if (!(power >= 0.5 && power < 1)) throw new RangeError(`power must be in [0.5, 1), got ${power}`);
+}
+
+function formatRate(value: number): string {
+  return String(Math.round(value * 1e6) / 1e6);
+}
+
+/** 3 → "3", 2.5 → "2.5", 3.333 → "3.3". */
+function formatPoints(value: number): string {
+  return String(Math.round(value * 10) / 10);
 }

@@ -50,7 +50,7 @@ const JUDGE_SYSTEM = [
   'You review training examples for a small model that does one narrow task.',
   'Task instruction: {instruction}',
   'Score the example from 1 to 5: 5 = a realistic input with exactly the right answer; 3 = usable but odd or ambiguous;',
-  '1 = nonsense, not a realistic input for this task, or a wrong answer. Reply with JSON {"score": n, "reason": "..."}.',
+  '1 = nonsense, not a realistic input for this task, or a wrong answer. Reply with JSON {"score": n, "reason": "a few words"}.',
 ].join('\n');
 
 /**
@@ -168,8 +168,8 @@ export async function filterPool(loaded: LoadedConfig, store: Store, options: Fi
       const text = await ask(judge, {
         messages: [{ role: 'system', content: system }, { role: 'user', content: `Input: ${example.input}\nAnswer: ${example.answer ?? ''}` }],
         temperature: 0,
-        maxTokens: 160,
-        constraint: { kind: 'json-schema', name: 'judgement', schema: { type: 'object', properties: { score: { type: 'integer', enum: [1, 2, 3, 4, 5] }, reason: { type: 'string' } }, required: ['score', 'reason'], additionalProperties: false } },
+        maxTokens: 64,
+        constraint: { kind: 'json-schema', name: 'judgement', schema: { type: 'object', properties: { score: { type: 'integer', enum: [1, 2, 3, 4, 5] }, reason: { type: 'string', maxLength: 120 } }, required: ['score', 'reason'], additionalProperties: false } },
       });
       if (text === undefined) return undefined; // a failed call is no evidence against the example
       const score = parseScore(text);

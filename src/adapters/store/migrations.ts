@@ -184,4 +184,20 @@ CREATE TABLE generation_cache (
 );
 `,
   },
+  {
+    version: 4,
+    name: 'eval output cache',
+    sql: `
+CREATE TABLE eval_output_cache (
+  fingerprint TEXT NOT NULL,
+  input_hash TEXT NOT NULL,
+  output TEXT NOT NULL,
+  usage_json TEXT NOT NULL,
+  cost_json TEXT NOT NULL,
+  latency_ms REAL NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (fingerprint, input_hash)
+);
+`,
+  },
 ];

@@ -83,6 +83,14 @@ export interface EvalResultRow {
   latencyMs: number;
 }
 
+/** One answer of an eval candidate, kept so that re-running a report costs nothing. */
+export interface CachedEvalOutput {
+  output: string;
+  usage: unknown;
+  cost: unknown;
+  latencyMs: number;
+}
+
 /** A workspace database: datasets, examples, runs, adapters and eval results, each with a content hash. */
 export interface Store {
   readonly file: string;
@@ -113,6 +121,9 @@ export interface Store {
   listAdapters(): AdapterRecord[];
   saveEval(input: { datasetId: string; config: unknown; summary: unknown; results: EvalResultRow[] }): { id: string; contentHash: string };
   evalResults(evalId: string): EvalResultRow[];
+  /** A candidate's stored answer to one input (`fingerprint`: what produced it; `inputHash`: the conversation). */
+  cachedEvalOutput(fingerprint: string, inputHash: string): CachedEvalOutput | undefined;
+  cacheEvalOutput(entry: CachedEvalOutput & { fingerprint: string; inputHash: string }): void;
   close(): void;
 }
 
@@ -289,6 +300,16 @@ export function openStore(file: string): Store {
         completionTokens: row.completion_tokens,
         latencyMs: row.latency_ms,
       }));
+    },
+    cachedEvalOutput(fingerprint, inputHash) {
+      const row = db.prepare('SELECT output, usage_json, cost_json, latency_ms FROM eval_output_cache WHERE fingerprint = ? AND input_hash = ?').get(fingerprint, inputHash) as
+        | { output: string; usage_json: string; cost_json: string; latency_ms: number }
+        | undefined;
+      return row === undefined ? undefined : { output: row.output, usage: JSON.parse(row.usage_json) as unknown, cost: JSON.parse(row.cost_json) as unknown, latencyMs: row.latency_ms };
+    },
+    cacheEvalOutput({ fingerprint, inputHash, output, usage, cost, latencyMs }) {
+      db.prepare('INSERT INTO eval_output_cache (fingerprint, input_hash, output, usage_json, cost_json, latency_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint, input_hash) DO UPDATE SET output = excluded.output, usage_json = excluded.usage_json, cost_json = excluded.cost_json, latency_ms = excluded.latency_ms')
+        .run(fingerprint, inputHash, output, JSON.stringify(usage ?? null), JSON.stringify(cost ?? null), latencyMs, now());
     },
     close() {
       db.close();

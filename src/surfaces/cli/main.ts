@@ -15,6 +15,7 @@ const runTrain = lazy(async () => (await import('./commands/train.ts')).runTrain
 const runExport = lazy(async () => (await import('./commands/export.ts')).runExport);
 const runRunsList = lazy(async () => (await import('./commands/runs.ts')).runRunsList);
 const runRunsShow = lazy(async () => (await import('./commands/runs.ts')).runRunsShow);
+const runEval = lazy(async () => (await import('./commands/eval.ts')).runEval);
 const runDataSplit = lazy(async () => (await import('./commands/data-curate.ts')).runDataSplit);
 const runDataFilter = lazy(async () => (await import('./commands/data-curate.ts')).runDataFilter);
 const runDataImport = lazy(async () => (await import('./commands/data-import.ts')).runDataImport);
@@ -144,6 +145,22 @@ runs.command('show')
   .option('--report <file>', 'write the HTML report here instead')
   .addOption(json)
   .action(action(runRunsShow));
+
+program.command('eval')
+  .description('score candidates (prompted base zero- or few-shot, tuned adapters, hosted models) on the held-out set: intervals, paired tests with Holm correction, cost per 1,000 tasks, latency; --gate decides go/no-go')
+  .option('--workspace <dir>', 'the workspace folder (holds understudy.db and runs/)', 'understudy-demo')
+  .option('--config <file>', 'an understudy.yaml (default: the embedded Banking77 config)')
+  .addOption(new Option('--data <source>', 'config: a held-out sample of the config\'s eval file; curated: the pool\'s frozen held-out set').choices(['config', 'curated']).default('config'))
+  .option('--candidates <names>', 'comma-separated candidate names (default: all configured)')
+  .option('--baseline <name>', 'the candidate every other is compared with (default: the gate\'s baseline, else the first)')
+  .option('--gate', 'decide go/no-go: exit 1 unless the candidate beats the baseline by the margin with the whole interval above it')
+  .option('--candidate <name>', 'with --gate: the candidate to decide on (default: evaluation.gate.candidate, else the last)')
+  .addOption(new Option('--metric <metric>', 'with --gate: the metric').choices(['accuracy', 'macroF1']))
+  .option('--min-difference <points>', 'with --gate: the smallest gain worth shipping, in points (default: evaluation.gate.minDifference, else 0)')
+  .option('--concurrency <n>', 'requests in flight per candidate (default: evaluation.concurrency)')
+  .option('--threads <n>', 'CPU threads of the embedded engine', (value) => Number.parseInt(value, 10))
+  .addOption(json)
+  .action(action(runEval));
 
 const data = program.command('data').description('curate the task\'s data: import, generate, split, filter, review, export, stats');
 // data subcommands are registered below, one block per command.

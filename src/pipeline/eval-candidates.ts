@@ -1,0 +1,245 @@
+import type { LoadedConfig } from '../adapters/config-file.ts';
+import { createEmbeddedProvider } from '../adapters/llm/embedded-provider.ts';
+import { BASE_MODEL_NAME, createLlamaCppEngine } from '../adapters/llm/llama-cpp-engine.ts';
+import type { ResolvedBaseModel } from '../adapters/models/acquire.ts';
+import type { ResolvedChatTemplate } from '../adapters/models/chat-template-source.ts';
+import type { Store, StoredExample } from '../adapters/store/sqlite-store.ts';
+import type { EvalCandidate } from '../contracts/config.ts';
+import type { ChatProvider, ChatRequest, ChatResult } from '../contracts/provider.ts';
+import type { ChatMessage } from '../contracts/worker.ts';
+import { contentHash } from '../core/content-hash.ts';
+import { InvalidInputError } from '../core/errors.ts';
+import { seedFrom, shuffle } from '../core/random.ts';
+import { fillTemplate } from '../core/templates.ts';
+import type { CandidateOutput } from './evaluate.ts';
+import { selectTeacher, type TeacherModel } from './teacher-provider.ts';
+
+/** The default comparison: the prompted base, zero-shot, against the newest tuned adapter. */
+export const DEFAULT_EVAL_CANDIDATES: EvalCandidate[] = [
+  { kind: 'prompted-base', name: 'prompted-base', shots: 0 },
+  { kind: 'adapter', name: 'tuned-adapter', run: 'latest' },
+];
+
+/** A candidate ready to answer: how it builds each conversation, and a fingerprint of everything behind its answers. */
+export interface ResolvedEvalCandidate {
+  name: string;
+  kind: EvalCandidate['kind'];
+  /** sha256 of the model (and adapter), chat template, prompt, shots and decoding: a cached answer is reused only under the same one. */
+  fingerprint: string;
+  /** A one-line description for reports: `SmolLM2 + adapter run_x (sha 1a2b…)`. */
+  describe: string;
+  messagesFor(input: string): ChatMessage[];
+  adapterPath?: string;
+  adapterSha256?: string;
+  runId?: string;
+  provider?: string;
+}
+
+export interface EvalOutput extends CandidateOutput {
+  /** The call's priced cost; null when the model has no known price. */
+  costUsd: number | null;
+  /** Answered from the eval cache (no model call). */
+  cached: boolean;
+}
+
+interface CandidateContext {
+  loaded: LoadedConfig;
+  store: Store;
+  base: ResolvedBaseModel;
+  chatTemplate: ResolvedChatTemplate;
+  /** Where few-shot examples come from: the training data, never the held-out set. */
+  trainExamples: readonly StoredExample[];
+}
+
+/** Turn configured candidates into runnable ones: find each adapter's run, build prompts and few-shot examples. */
+export function resolveEvalCandidates(context: CandidateContext, specs: readonly EvalCandidate[]): ResolvedEvalCandidate[] {
+  const { loaded, store, base, chatTemplate } = context;
+  const { config, labels } = loaded;
+  const names = new Set<string>();
+  const decoding = { temperature: 0, maxTokens: config.evaluation.maxTokens, constrainToLabels: config.evaluation.constrainToLabels };
+  const baselinePrompt = fillTemplate(config.task.baselinePrompt, { labels: labels.join('\n') });
+  const shotsFor = (count: number, seed: string): ChatMessage[] => {
+    if (count === 0) return [];
+    const pool = context.trainExamples.filter((example) => example.label !== null);
+    if (pool.length < count) throw new InvalidInputError(`${count} shots need ${count} labelled training examples; there are ${pool.length}`, { field: 'evaluation.candidates.shots' });
+    return shuffle(pool, seedFrom('shots', seed)).slice(0, count).flatMap((example): ChatMessage[] => [
+      { role: 'user', content: example.input },
+      { role: 'assistant', content: example.label! },
+    ]);
+  };
+  return specs.map((spec, index) => {
+    if (names.has(spec.name)) throw new InvalidInputError(`two candidates are named ${JSON.stringify(spec.name)}`, { file: loaded.file, field: `evaluation.candidates[${index}].name` });
+    names.add(spec.name);
+    if (spec.kind === 'prompted-base') {
+      const shots = shotsFor(spec.shots, spec.name);
+      return {
+        name: spec.name,
+        kind: spec.kind,
+        fingerprint: contentHash({ base: base.sha256, template: chatTemplate.sha256, system: baselinePrompt, shots, decoding }),
+        describe: `${base.name} prompted${spec.shots > 0 ? `, ${spec.shots}-shot` : ', zero-shot'}`,
+        messagesFor: (input) => [{ role: 'system', content: baselinePrompt }, ...shots, { role: 'user', content: input }],
+      };
+    }
+    if (spec.kind === 'adapter') {
+      const run = spec.run === 'latest' ? store.listRuns().find((candidate) => candidate.status === 'succeeded' && store.getAdapterForRun(candidate.id) !== undefined) : store.getRun(spec.run) ?? store.listRuns().find((candidate) => candidate.id.startsWith(spec.run));
+      const adapter = run === undefined ? undefined : store.getAdapterForRun(run.id);
+      if (run === undefined || adapter === undefined) {
+        throw new InvalidInputError(spec.run === 'latest' ? 'no finished training run in this workspace' : `no finished run ${spec.run}`, { file: loaded.file, field: `evaluation.candidates[${index}].run`, hint: 'train one with `understudy train`, or see `understudy runs list`' });
+      }
+      if (adapter.baseSha256 !== base.sha256) {
+        throw new InvalidInputError(`run ${run.id} was trained on another base (${adapter.baseSha256.slice(0, 12)}), not ${base.name} (${base.sha256.slice(0, 12)})`, { field: `evaluation.candidates[${index}].run` });
+      }
+      return {
+        name: spec.name,
+        kind: spec.kind,
+        fingerprint: contentHash({ base: base.sha256, adapter: adapter.ggufSha256, template: chatTemplate.sha256, system: config.task.systemPrompt, decoding }),
+        describe: `${base.name} + adapter of ${run.id} (${adapter.ggufSha256.slice(0, 12)})`,
+        messagesFor: (input) => [{ role: 'system', content: config.task.systemPrompt }, { role: 'user', content: input }],
+        adapterPath: adapter.ggufPath,
+        adapterSha256: adapter.ggufSha256,
+        runId: run.id,
+      };
+    }
+    const provider = config.providers[spec.provider];
+    if (provider === undefined) throw new InvalidInputError(`no provider named ${JSON.stringify(spec.provider)}`, { file: loaded.file, field: `evaluation.candidates[${index}].provider` });
+    const shots = shotsFor(spec.shots, spec.name);
+    return {
+      name: spec.name,
+      kind: spec.kind,
+      fingerprint: contentHash({ provider: spec.provider, baseUrl: provider.baseUrl, model: provider.model, system: baselinePrompt, shots, decoding }),
+      describe: `${spec.provider} ${provider.model}${spec.shots > 0 ? `, ${spec.shots}-shot` : ''}`,
+      messagesFor: (input) => [{ role: 'system', content: baselinePrompt }, ...shots, { role: 'user', content: input }],
+      provider: spec.provider,
+    };
+  });
+}
+
+/**
+ * Every candidate answers every example, `concurrency` requests at a time per candidate, through the provider
+ * interface: the embedded candidates share one llama.cpp engine (each adapter chosen per request), provider
+ * candidates go to their endpoint. An answer already in the eval cache under the candidate's fingerprint and the
+ * conversation's hash is reused without a call, so re-running a report costs nothing.
+ */
+export async function runEvalCandidates(input: CandidateContext & {
+  candidates: readonly ResolvedEvalCandidate[];
+  examples: readonly StoredExample[];
+  concurrency: number;
+  threads?: number;
+  signal?: AbortSignal;
+  onProgress?: (candidate: string, done: number, total: number) => void;
+}): Promise<Map<string, EvalOutput[]>> {
+  const { loaded, store, candidates, examples } = input;
+  const { config, labels } = loaded;
+  const outputs = new Map<string, EvalOutput[]>();
+  const request = (candidate: ResolvedEvalCandidate, messages: ChatMessage[], model: string | undefined): ChatRequest => ({
+    ...(model === undefined ? {} : { model }),
+    messages,
+    temperature: 0,
+    maxTokens: config.evaluation.maxTokens,
+    ...(config.evaluation.constrainToLabels && config.task.output.type === 'labels' ? { constraint: { kind: 'labels' as const, labels: [...labels] } } : {}),
+    ...(config.task.output.type === 'json-schema' ? { constraint: { kind: 'json-schema' as const, schema: config.task.output.schema } } : {}),
+  });
+  const answerAll = async (candidate: ResolvedEvalCandidate, provider: ChatProvider, model: string | undefined): Promise<void> => {
+    const rows: EvalOutput[] = new Array(examples.length);
+    let next = 0;
+    let done = 0;
+    const worker = async (): Promise<void> => {
+      while (next < examples.length) {
+        const position = next;
+        next += 1;
+        const example = examples[position]!;
+        const messages = candidate.messagesFor(example.input);
+        const inputHash = contentHash(messages);
+        const cached = store.cachedEvalOutput(candidate.fingerprint, inputHash);
+        let output: string;
+        let usage: ChatResult['usage'] | null;
+        let cost: ChatResult['cost'] | null;
+        let latencyMs: number;
+        if (cached !== undefined) {
+          output = cached.output;
+          usage = cached.usage as ChatResult['usage'];
+          cost = cached.cost as ChatResult['cost'];
+          latencyMs = cached.latencyMs;
+        } else {
+          const result = await provider.complete(request(candidate, messages, model), input.signal === undefined ? {} : { signal: input.signal });
+          output = result.text.trim();
+          usage = result.usage;
+          cost = result.cost;
+          latencyMs = result.latency.totalMs;
+          store.cacheEvalOutput({ fingerprint: candidate.fingerprint, inputHash, output, usage, cost, latencyMs });
+        }
+        rows[position] = {
+          candidate: candidate.name,
+          exampleId: example.id,
+          input: example.input,
+          gold: example.label ?? '',
+          output,
+          correct: isCorrect(output, example.label, config.task.output.type),
+          promptTokens: usage?.promptTokens ?? 0,
+          completionTokens: usage?.completionTokens ?? 0,
+          latencyMs,
+          costUsd: cost?.kind === 'priced' ? cost.usd : null,
+          cached: cached !== undefined,
+        };
+        done += 1;
+        input.onProgress?.(candidate.name, done, examples.length);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(input.concurrency, Math.max(1, examples.length)) }, worker));
+    outputs.set(candidate.name, rows);
+  };
+
+  const embedded = candidates.filter((candidate) => candidate.kind !== 'provider');
+  const everyAnswerCached = (candidate: ResolvedEvalCandidate): boolean =>
+    examples.every((example) => store.cachedEvalOutput(candidate.fingerprint, contentHash(candidate.messagesFor(example.input))) !== undefined);
+  if (embedded.length > 0 && !embedded.every(everyAnswerCached)) {
+    const adapterName = (index: number): string => `candidate-${index}`;
+    const engine = await createLlamaCppEngine({
+      modelPath: input.base.ggufPath,
+      chatTemplate: input.chatTemplate.source,
+      sequences: input.concurrency,
+      ...(input.threads === undefined ? {} : { threads: input.threads }),
+      adapters: embedded.flatMap((candidate, index) => (candidate.adapterPath === undefined ? [] : [{ name: adapterName(index), path: candidate.adapterPath }])),
+    });
+    const serving = config.pricing.serving;
+    const provider = createEmbeddedProvider({ engine, ...(serving === undefined ? {} : { serving }) });
+    try {
+      for (const [index, candidate] of embedded.entries()) await answerAll(candidate, provider, candidate.adapterPath === undefined ? BASE_MODEL_NAME : adapterName(index));
+    } finally {
+      await provider.close();
+      await engine.dispose();
+    }
+  } else {
+    // Everything is cached: no engine to load.
+    const idle: ChatProvider = {
+      id: 'cache',
+      complete: () => Promise.reject(new Error('every answer should have come from the cache')),
+      stream: () => {
+        throw new Error('not used');
+      },
+      close: () => Promise.resolve(),
+    };
+    for (const candidate of embedded) await answerAll(candidate, idle, undefined);
+  }
+  for (const candidate of candidates.filter((entry) => entry.kind === 'provider')) {
+    let teacher: TeacherModel | undefined;
+    try {
+      teacher = await selectTeacher(loaded, candidate.provider);
+      await answerAll(candidate, teacher.provider, teacher.requestModel);
+    } finally {
+      await teacher?.close();
+    }
+  }
+  return new Map(candidates.map((candidate) => [candidate.name, outputs.get(candidate.name)!]));
+}
+
+/** A label task's answer is right when it is the gold label; a JSON task's when it equals the gold JSON. */
+function isCorrect(output: string, gold: string | null, kind: 'labels' | 'json-schema'): boolean {
+  if (gold === null) return false;
+  if (kind === 'labels') return output === gold;
+  try {
+    return contentHash(JSON.parse(output)) === contentHash(JSON.parse(gold));
+  } catch {
+    return false;
+  }
+}
