@@ -81,6 +81,25 @@ evaluation:
   bootstrapIterations: 10000
   maxTokens: 24
   constrainToLabels: true  # both candidates answer with a label from the set (grammar-constrained decoding)
+  concurrency: 4           # requests in flight per candidate in \`understudy eval\`
+#  candidates:             # who \`understudy eval\` compares; default: the prompted base vs the newest adapter
+#    - { kind: prompted-base, name: zero-shot }
+#    - { kind: prompted-base, name: five-shot, shots: 5 }
+#    - { kind: adapter, name: tuned, run: latest }
+#    - { kind: provider, name: frontier, provider: frontier }
+#  gate: { candidate: tuned, baseline: zero-shot, metric: accuracy, minDifference: 0.02 }
+
+# Curating data (\`understudy data ...\`): every field has a default; uncomment to change one.
+#curation:
+#  teacher: frontier        # a provider name, or embedded:gemma-3-270m offline
+#  judge: frontier
+#  split: { evalFraction: 0.2, evalMin: 50, evalMax: 1000 }
+#  filters:
+#    nearDedup: { threshold: 0.8, numPerm: 128, shingleSize: 3, unit: word }
+#    decontamination: { ngram: 8, ngramOverlap: 0.5, minhashThreshold: 0.7 }
+#    judge: { minScore: 3, sources: [synthetic, log] }
+#    roundTrip: { enabled: true, sources: [synthetic, log] }
+#    language: { expected: en }
 
 # Model endpoints by name: the frontier model you call today, a teacher, a judge, a vLLM or Ollama server.
 # Any server that speaks the OpenAI chat completions protocol works; keys come from environment variables.
