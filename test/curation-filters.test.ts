@@ -12,9 +12,9 @@ const near = { threshold: 0.7, numPerm: 128, shingleSize: 2, unit: 'word' as con
 
 describe('curation filters', () => {
   it('length and format: no answer, too short, too long', () => {
-    const items = [item('I lost my card yesterday'), item('hi'), item('x'.repeat(50)), item('where is my refund', null), item('03_2304675699_24_01'), item('a_country'), item('Why is there a $1 fee on my £20 top-up?')];
+    const items = [item('I lost my card yesterday'), item('hi'), item('x'.repeat(50)), item('where is my refund', null), item('03_2304675699_24_01'), item('a_country'), item('Why is there a $1 fee on my £20 top-up?'), item('do_you_have_a_fee'), item('email@youremail.com')];
     const drops = lengthAndFormatDrops(items, { minInputChars: 3, maxInputChars: 40, minWords: 2, maxSymbolShare: 0.3 });
-    assert.deepEqual(drops.map((drop) => [drop.exampleId, drop.reason]), [[items[1]!.id, 'too-short'], [items[2]!.id, 'too-long'], [items[3]!.id, 'no-answer'], [items[4]!.id, 'not-text'], [items[5]!.id, 'not-text']]);
+    assert.deepEqual(drops.map((drop) => [drop.exampleId, drop.reason]), [[items[1]!.id, 'too-short'], [items[2]!.id, 'too-long'], [items[3]!.id, 'no-answer'], [items[4]!.id, 'not-text'], [items[5]!.id, 'not-text'], [items[7]!.id, 'not-text'], [items[8]!.id, 'not-text']]);
   });
 
   it('exact dedup keeps human over synthetic and flags conflicting answers', () => {
@@ -46,6 +46,7 @@ describe('curation filters', () => {
     assert.deepEqual(drops.map((drop) => drop.reason), ['language-de', 'language-fr', 'language-cyrillic']);
     assert.equal(detectLanguage('¿Por qué no puedo usar mi tarjeta en el cajero?').language, 'es');
     assert.equal(isInLanguage('card', 'en').ok, true);
+    assert.equal(detectLanguage('email youremail com').language, 'undetermined', 'one function word is too little');
   });
 
   it('decontamination catches eval copies, n-gram overlap and MinHash neighbours, and names the eval example', () => {
@@ -68,5 +69,17 @@ describe('curation filters', () => {
     assert.deepEqual(wordGrams('Top up, please!', 8), ['top up please']);
     assert.deepEqual(wordGrams('a b c d', 3), ['a b c', 'b c d']);
     assert.deepEqual(wordGrams('  ', 3), []);
+  });
+});
+
+describe('the filters on real data', () => {
+  it('drop none of the 10,003 real English Banking77 training queries for language or format', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parseCsv } = await import('../src/core/csv.ts');
+    const rows = parseCsv(readFileSync(new URL('../examples/banking77/train.csv', import.meta.url), 'utf8')).slice(1);
+    const items = rows.map((record, index) => ({ id: index, input: record.fields[0]!, answer: record.fields[1]!, source: 'human' as const, inputKey: String(index) }));
+    assert.equal(items.length, 10003);
+    assert.deepEqual(languageDrops(items, 'en'), []);
+    assert.deepEqual(lengthAndFormatDrops(items, { minInputChars: 3, maxInputChars: 2000, minWords: 2, maxSymbolShare: 0.4 }), []);
   });
 });

@@ -46,7 +46,8 @@ export function lengthAndFormatDrops(items: readonly FilterItem[], settings: Len
     if (item.answer === null || item.answer.trim() === '') drops.push({ exampleId: item.id, step: 'length-format', reason: 'no-answer' });
     else if (length < settings.minInputChars) drops.push({ exampleId: item.id, step: 'length-format', reason: 'too-short', detail: { chars: length } });
     else if (length > settings.maxInputChars) drops.push({ exampleId: item.id, step: 'length-format', reason: 'too-long', detail: { chars: length } });
-    else if (words < settings.minWords || symbols > settings.maxSymbolShare) {
+    // One "word" glued with _ @ / = or digits is an identifier, an address or a code, not a message.
+    else if (words < settings.minWords || symbols > settings.maxSymbolShare || (!/\s/.test(text) && /[_@/=\d]/.test(text))) {
       drops.push({ exampleId: item.id, step: 'length-format', reason: 'not-text', detail: { words, symbolShare: Math.round(symbols * 100) / 100 } });
     }
   }

@@ -6,7 +6,7 @@
  */
 
 const FUNCTION_WORDS: Record<string, readonly string[]> = {
-  en: ['the', 'a', 'an', 'and', 'or', 'is', 'are', 'was', 'to', 'of', 'in', 'on', 'for', 'my', 'i', 'you', 'it', 'how', 'what', 'why', 'can', 'do', 'does', 'did', 'have', 'has', 'with', 'this', 'that', 'me', 'be', 'not', 'from', 'your', 'will', 'there', 'when', 'been', 'get', 'at'],
+  en: ['the', 'a', 'an', 'and', 'or', 'is', 'are', 'was', 'to', 'of', 'in', 'on', 'for', 'my', 'i', 'you', 'it', 'how', 'what', 'why', 'can', 'do', 'does', 'did', 'have', 'has', 'with', 'this', 'that', 'me', 'be', 'not', 'from', 'your', 'will', 'there', 'when', 'been', 'get', 'at', 'as', 'so', 'if', 'no', 'by', 'up', 'any', 'all', 'just', 'am', 'we', 'they', 'our', 'which', 'where', 'should', 'would', 'could', 'need', 'want', 'please', 'still', 'why', 'much', 'many'],
   de: ['der', 'die', 'das', 'und', 'ist', 'nicht', 'ich', 'mein', 'meine', 'ein', 'eine', 'zu', 'mit', 'auf', 'für', 'wie', 'was', 'warum', 'kann', 'habe', 'hat', 'wurde', 'von', 'den', 'dem', 'es', 'sie', 'wir', 'noch', 'bei', 'auch', 'oder', 'aber', 'mir', 'mich'],
   fr: ['le', 'la', 'les', 'et', 'est', 'je', 'mon', 'ma', 'mes', 'un', 'une', 'des', 'de', 'du', 'pour', 'avec', 'pas', 'ne', 'comment', 'pourquoi', 'que', 'qui', 'sur', 'dans', 'au', 'aux', 'il', 'elle', 'vous', 'nous', 'ai', 'mais', 'ou', 'ce', 'cette'],
   es: ['el', 'la', 'los', 'las', 'y', 'es', 'mi', 'mis', 'un', 'una', 'de', 'del', 'para', 'con', 'no', 'por', 'cómo', 'como', 'qué', 'que', 'en', 'se', 'lo', 'me', 'yo', 'su', 'al', 'pero', 'está', 'tengo', 'puedo', 'hay', 'muy', 'cuando', 'porque'],
@@ -15,7 +15,10 @@ const FUNCTION_WORDS: Record<string, readonly string[]> = {
   nl: ['de', 'het', 'een', 'en', 'is', 'niet', 'ik', 'mijn', 'van', 'te', 'met', 'op', 'voor', 'hoe', 'wat', 'waarom', 'kan', 'heb', 'heeft', 'was', 'zijn', 'je', 'u', 'dat', 'die', 'er', 'naar', 'om', 'maar', 'of', 'nog', 'ook', 'bij', 'wordt', 'geen'],
 };
 
-const WORD_SETS = new Map(Object.entries(FUNCTION_WORDS).map(([language, words]) => [language, new Set(words)]));
+// A word in two lists ("a", "as", "de", "la") tells no language apart: each set keeps only its own words.
+const OCCURRENCES = new Map<string, number>();
+for (const words of Object.values(FUNCTION_WORDS)) for (const word of new Set(words)) OCCURRENCES.set(word, (OCCURRENCES.get(word) ?? 0) + 1);
+const WORD_SETS = new Map(Object.entries(FUNCTION_WORDS).map(([language, words]) => [language, new Set(words.filter((word) => OCCURRENCES.get(word) === 1))]));
 
 /** Non-Latin scripts, by the language code the check reports (a script, where several languages share it). */
 const SCRIPTS: readonly [string, RegExp][] = [
@@ -48,12 +51,16 @@ export function detectLanguage(text: string): LanguageGuess {
   const words = text.toLowerCase().normalize('NFC').split(/[^\p{L}']+/u).filter((word) => word.length > 0);
   if (words.length < 3) return { language: 'undetermined', confidence: 0 };
   let best: LanguageGuess = { language: 'undetermined', confidence: 0 };
+  let bestHits = 0;
   for (const [language, set] of WORD_SETS) {
-    const hits = words.filter((word) => set.has(word)).length / words.length;
-    if (hits > best.confidence) best = { language, confidence: hits };
+    const hits = words.filter((word) => set.has(word)).length;
+    if (hits / words.length > best.confidence) {
+      best = { language, confidence: hits / words.length };
+      bestHits = hits;
+    }
   }
-  // A query with no function word of any language (a list of nouns) cannot be told apart.
-  return best.confidence === 0 ? { language: 'undetermined', confidence: 0 } : best;
+  // One function word (or none: a list of nouns) is too little to tell a language by.
+  return bestHits < 2 ? { language: 'undetermined', confidence: 0 } : best;
 }
 
 /**
