@@ -18,7 +18,6 @@ function writeConfig(): string {
     .replace(/sampleSize: \d+.*\n/, 'sampleSize: 24\n')
     .replace('constrainToLabels: true', [
       'constrainToLabels: true',
-      '  concurrency: 4',
       '  candidates:',
       '    - { kind: prompted-base, name: zero-shot }',
       '    - { kind: prompted-base, name: two-shot, shots: 2 }',
