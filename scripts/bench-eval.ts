@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuModel } from './bench-machine.ts';
+import { cpuModel, optionParsers } from './bench-machine.ts';
 import type { LoadedConfig } from '../src/adapters/config-file.ts';
 import { createEmbeddedProvider } from '../src/adapters/llm/embedded-provider.ts';
 import { createCpuLlama, createLlamaCppEngine, type LlamaCppEngine } from '../src/adapters/llm/llama-cpp-engine.ts';
@@ -79,15 +79,7 @@ function readOptions(argv: string[]): BenchOptions {
     console.log(USAGE);
     process.exit(0);
   }
-  const positive = (name: string, text: string): number => {
-    const value = Number(text);
-    if (!Number.isInteger(value) || value < 1) throw new InvalidInputError(`--${name} must be a positive integer, got ${JSON.stringify(text)}`, { field: name, hint: USAGE });
-    return value;
-  };
-  const onOff = (name: string, text: string): boolean => {
-    if (text !== 'on' && text !== 'off') throw new InvalidInputError(`--${name} must be on or off, got ${JSON.stringify(text)}`, { field: name, hint: USAGE });
-    return text === 'on';
-  };
+  const { positive, onOff } = optionParsers(USAGE);
   const size = positive('size', values.size);
   if (size > SAMPLE_SIZE) throw new InvalidInputError(`--size must be at most ${SAMPLE_SIZE}, got ${size}`, { field: 'size', hint: USAGE });
   const concurrency = [...new Set(values.concurrency.split(',').map((part) => positive('concurrency', part.trim())))];

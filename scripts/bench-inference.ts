@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuModel } from './bench-machine.ts';
+import { cpuModel, optionParsers } from './bench-machine.ts';
 import { z } from 'zod';
 import { defaultConfigText, parseConfigText, type LoadedConfig } from '../src/adapters/config-file.ts';
 import { createLlamaCppEngine, type Generation, type LlamaCppEngine } from '../src/adapters/llm/llama-cpp-engine.ts';
@@ -82,15 +82,7 @@ function readOptions(argv: string[]): BenchOptions {
     console.log(USAGE);
     process.exit(0);
   }
-  const positive = (name: string, text: string): number => {
-    const value = Number(text);
-    if (!Number.isInteger(value) || value < 1) throw new InvalidInputError(`--${name} must be a positive integer, got ${JSON.stringify(text)}`, { field: name, hint: USAGE });
-    return value;
-  };
-  const onOff = (name: string, text: string): boolean => {
-    if (text !== 'on' && text !== 'off') throw new InvalidInputError(`--${name} must be on or off, got ${JSON.stringify(text)}`, { field: name, hint: USAGE });
-    return text === 'on';
-  };
+  const { positive, onOff } = optionParsers(USAGE);
   return {
     quick: values.quick,
     prompts: positive('prompts', values.prompts ?? (values.quick ? '10' : '50')),
