@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuModel, optionParsers } from './bench-machine.ts';
+import { mapConcurrently } from '../src/core/map-concurrently.ts';
 import type { LoadedConfig } from '../src/adapters/config-file.ts';
 import { createEmbeddedProvider } from '../src/adapters/llm/embedded-provider.ts';
 import { createCpuLlama, createLlamaCppEngine, type LlamaCppEngine } from '../src/adapters/llm/llama-cpp-engine.ts';
@@ -197,20 +198,6 @@ interface Answer {
   completionTokens: number;
 }
 
-/** Run `work` over `items` with at most `concurrency` in flight; results in input order. */
-async function runPool<T, R>(items: readonly T[], concurrency: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
-  return results;
-}
-
 interface ModeFigures {
   mode: string;
   concurrency: number;
@@ -263,7 +250,7 @@ async function main(): Promise<void> {
     }
     // Warm-up, not measured: the label grammar is compiled per engine and every sequence gets the system prompt.
     const warmup = shuffle(examples, 'warmup').slice(0, 16).map((example) => example.input);
-    for (const mode of modes) await runPool(warmup, mode.concurrency, (input) => mode.provider.complete(request(input)));
+    for (const mode of modes) await mapConcurrently(warmup, mode.concurrency, (input) => mode.provider.complete(request(input)));
 
     const answers = new Map<string, Answer[]>(modes.map((mode) => [mode.name, new Array<Answer>(examples.length)]));
     const wallMs = new Map<string, number>(modes.map((mode) => [mode.name, 0]));
@@ -276,7 +263,7 @@ async function main(): Promise<void> {
       const order = modes.map((_, index) => modes[(index + block) % modes.length]!);
       for (const mode of order) {
         const started = performance.now();
-        const results = await runPool(blockExamples, mode.concurrency, async (example) => {
+        const results = await mapConcurrently(blockExamples, mode.concurrency, async (example) => {
           const result = await mode.provider.complete(request(example.input));
           return {
             output: result.text.trim(),

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuModel, optionParsers } from './bench-machine.ts';
+import { mapConcurrently } from '../src/core/map-concurrently.ts';
 import { z } from 'zod';
 import { defaultConfigText, parseConfigText, type LoadedConfig } from '../src/adapters/config-file.ts';
 import { createLlamaCppEngine, type Generation, type LlamaCppEngine } from '../src/adapters/llm/llama-cpp-engine.ts';
@@ -213,20 +214,6 @@ const timingOf = (generation: Generation): Timing => ({
   decodeMs: generation.latencyMs - generation.timeToFirstTokenMs,
 });
 
-/** Run `work` over `items` with at most `concurrency` in flight; results in input order. */
-async function runPool<T, R>(items: readonly T[], concurrency: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
-  return results;
-}
-
 interface StreamFigures {
   prompts: number;
   /** Prompt tokens per second of time to first token. */
@@ -268,7 +255,7 @@ interface AggregateFigures {
 
 async function engineAggregate(engine: LlamaCppEngine, prompts: readonly string[], concurrency: number, maxTokens: number): Promise<{ figures: AggregateFigures; timings: Timing[] }> {
   const started = performance.now();
-  const generations = await runPool(prompts, concurrency, (prompt) => engine.generate({ prompt, adapter: ADAPTER_NAME, maxTokens }));
+  const generations = await mapConcurrently(prompts, concurrency, (prompt) => engine.generate({ prompt, adapter: ADAPTER_NAME, maxTokens }));
   const wallSeconds = (performance.now() - started) / 1000;
   const completionTokens = generations.reduce((total, generation) => total + generation.completionTokens, 0);
   return { figures: { concurrency, wallSeconds, completionTokens, decodeTokensPerSecond: completionTokens / wallSeconds }, timings: generations.map(timingOf) };
@@ -277,7 +264,7 @@ async function engineAggregate(engine: LlamaCppEngine, prompts: readonly string[
 /** Batched prefill: every prompt with one new token at `concurrency`, prompt tokens / wall time. */
 async function enginePrefillAggregate(engine: LlamaCppEngine, prompts: readonly string[], concurrency: number): Promise<number> {
   const started = performance.now();
-  const generations = await runPool(prompts, concurrency, (prompt) => engine.generate({ prompt, adapter: ADAPTER_NAME, maxTokens: 1 }));
+  const generations = await mapConcurrently(prompts, concurrency, (prompt) => engine.generate({ prompt, adapter: ADAPTER_NAME, maxTokens: 1 }));
   return generations.reduce((total, generation) => total + generation.promptTokens, 0) / ((performance.now() - started) / 1000);
 }
 
@@ -322,7 +309,7 @@ async function main(): Promise<void> {
       return result;
     };
     const generateAll = (items: readonly string[], concurrency: number, maxTokens: number): Promise<Generation[]> =>
-      runPool(items, concurrency, (prompt) => activeEngine.generate({ prompt, adapter: ADAPTER_NAME, maxTokens }));
+      mapConcurrently(items, concurrency, (prompt) => activeEngine.generate({ prompt, adapter: ADAPTER_NAME, maxTokens }));
     await timed('engine warm-up (3 single-stream requests, then a 16-way burst)', async () => {
       await generateAll(prompts.slice(0, 3), 1, options.maxTokens);
       await generateAll(Array.from({ length: 16 }, (_, index) => prompts[index % prompts.length]!), 16, 8);

@@ -9,6 +9,7 @@ import type { ChatProvider, ChatRequest, ChatResult } from '../contracts/provide
 import type { ChatMessage } from '../contracts/worker.ts';
 import { contentHash } from '../core/content-hash.ts';
 import { InvalidInputError } from '../core/errors.ts';
+import { mapConcurrently } from '../core/map-concurrently.ts';
 import { seedFrom, shuffle } from '../core/random.ts';
 import { fillTemplate } from '../core/templates.ts';
 import type { CandidateOutput } from './evaluate.ts';
@@ -140,52 +141,44 @@ export async function runEvalCandidates(input: CandidateContext & {
     ...(config.task.output.type === 'json-schema' ? { constraint: { kind: 'json-schema' as const, schema: config.task.output.schema } } : {}),
   });
   const answerAll = async (candidate: ResolvedEvalCandidate, provider: ChatProvider, model: string | undefined): Promise<void> => {
-    const rows: EvalOutput[] = new Array(examples.length);
-    let next = 0;
     let done = 0;
-    const worker = async (): Promise<void> => {
-      while (next < examples.length) {
-        const position = next;
-        next += 1;
-        const example = examples[position]!;
-        const messages = candidate.messagesFor(example.input);
-        const inputHash = contentHash(messages);
-        const cached = store.cachedEvalOutput(candidate.fingerprint, inputHash);
-        let output: string;
-        let usage: ChatResult['usage'] | null;
-        let cost: ChatResult['cost'] | null;
-        let latencyMs: number;
-        if (cached !== undefined) {
-          output = cached.output;
-          usage = cached.usage as ChatResult['usage'];
-          cost = cached.cost as ChatResult['cost'];
-          latencyMs = cached.latencyMs;
-        } else {
-          const result = await provider.complete(request(candidate, messages, model), input.signal === undefined ? {} : { signal: input.signal });
-          output = result.text.trim();
-          usage = result.usage;
-          cost = result.cost;
-          latencyMs = result.latency.totalMs;
-          store.cacheEvalOutput({ fingerprint: candidate.fingerprint, inputHash, output, usage, cost, latencyMs });
-        }
-        rows[position] = {
-          candidate: candidate.name,
-          exampleId: example.id,
-          input: example.input,
-          gold: example.label ?? '',
-          output,
-          correct: isCorrect(output, example.label, config.task.output.type),
-          promptTokens: usage?.promptTokens ?? 0,
-          completionTokens: usage?.completionTokens ?? 0,
-          latencyMs,
-          costUsd: cost?.kind === 'priced' ? cost.usd : null,
-          cached: cached !== undefined,
-        };
-        done += 1;
-        input.onProgress?.(candidate.name, done, examples.length);
+    const rows = await mapConcurrently(examples, Math.max(1, input.concurrency), async (example): Promise<EvalOutput> => {
+      const messages = candidate.messagesFor(example.input);
+      const inputHash = contentHash(messages);
+      const cached = store.cachedEvalOutput(candidate.fingerprint, inputHash);
+      let output: string;
+      let usage: ChatResult['usage'] | null;
+      let cost: ChatResult['cost'] | null;
+      let latencyMs: number;
+      if (cached !== undefined) {
+        output = cached.output;
+        usage = cached.usage as ChatResult['usage'];
+        cost = cached.cost as ChatResult['cost'];
+        latencyMs = cached.latencyMs;
+      } else {
+        const result = await provider.complete(request(candidate, messages, model), input.signal === undefined ? {} : { signal: input.signal });
+        output = result.text.trim();
+        usage = result.usage;
+        cost = result.cost;
+        latencyMs = result.latency.totalMs;
+        store.cacheEvalOutput({ fingerprint: candidate.fingerprint, inputHash, output, usage, cost, latencyMs });
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(input.concurrency, Math.max(1, examples.length)) }, worker));
+      done += 1;
+      input.onProgress?.(candidate.name, done, examples.length);
+      return {
+        candidate: candidate.name,
+        exampleId: example.id,
+        input: example.input,
+        gold: example.label ?? '',
+        output,
+        correct: isCorrect(output, example.label, config.task.output.type),
+        promptTokens: usage?.promptTokens ?? 0,
+        completionTokens: usage?.completionTokens ?? 0,
+        latencyMs,
+        costUsd: cost?.kind === 'priced' ? cost.usd : null,
+        cached: cached !== undefined,
+      };
+    });
     outputs.set(candidate.name, rows);
   };
 

@@ -15,6 +15,7 @@ import {
 } from '../core/curation-filters.ts';
 import { validateExample } from '../core/example-validation.ts';
 import { fillTemplate } from '../core/templates.ts';
+import { mapConcurrently } from '../core/map-concurrently.ts';
 import { splitPool, type SplitResult } from './split-data.ts';
 import type { TeacherModel } from './teacher-provider.ts';
 
@@ -142,21 +143,14 @@ export async function filterPool(loaded: LoadedConfig, store: Store, options: Fi
     }
   };
   const forEachConcurrently = async (examples: PoolExample[], step: FilterStepName, work: (example: PoolExample) => Promise<FilterDrop | undefined>): Promise<FilterDrop[]> => {
-    const results: FilterDrop[] = [];
-    let next = 0;
     let done = 0;
-    const worker = async (): Promise<void> => {
-      while (next < examples.length) {
-        const example = examples[next]!;
-        next += 1;
-        const drop = await work(example);
-        if (drop !== undefined) results.push(drop);
-        done += 1;
-        options.onStep?.(step, done, examples.length);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
-    return results.sort((a, b) => a.exampleId - b.exampleId);
+    const verdicts = await mapConcurrently(examples, Math.max(1, options.concurrency ?? 4), async (example) => {
+      const drop = await work(example);
+      done += 1;
+      options.onStep?.(step, done, examples.length);
+      return drop;
+    });
+    return verdicts.filter((drop): drop is FilterDrop => drop !== undefined);
   };
 
   const judge = options.judge;
