@@ -17,6 +17,7 @@ import {
   pairedBootstrapOverIndices,
   pairedSampleSize,
   percentile,
+  pairedPermutationTest,
   sampleSizeSentence,
   unpairedSampleSize,
   wilsonInterval,
@@ -32,6 +33,12 @@ const ExpectedSchema = z.object({
   normalCdf: z.array(z.object({ x: z.number(), expected: z.number() })),
   holm: z.array(z.object({ pValues: z.array(z.number()), adjusted: z.array(z.number()) })),
   unpairedSampleSize: z.array(z.object({ p1: z.number(), p2: z.number(), alpha: z.number(), power: z.number(), perGroup: z.number() })),
+  permutation: z.array(
+    z.union([
+      z.object({ kind: z.literal('mean'), a: z.array(z.number()), b: z.array(z.number()), observed: z.number(), pValue: z.number() }),
+      z.object({ kind: z.literal('microF1'), aCounts: z.array(z.array(z.number())), bCounts: z.array(z.array(z.number())), observed: z.number(), pValue: z.number() }),
+    ]),
+  ),
   pairedSampleSize: z.array(
     z.object({
       baselineAccuracy: z.number(),
@@ -318,4 +325,40 @@ test('sampleSizeSentence says the estimate in plain words', () => {
     sampleSizeSentence(unpairedSampleSize(0.8, 0.775, 0.01, 0.9)),
     `To detect a 2.5-point difference at 90% power you need about ${unpairedSampleSize(0.8, 0.775, 0.01, 0.9).examples.toLocaleString('en-US')} examples per candidate (each on its own examples; two-sided α = 0.01).`,
   );
+});
+
+test('pairedPermutationTest matches scipy.stats.permutation_test (paired samples, exact) on mean and micro-F1 differences', () => {
+  for (const entry of expected.permutation) {
+    let statistic: (swapped: readonly boolean[]) => number;
+    let n: number;
+    if (entry.kind === 'mean') {
+      n = entry.a.length;
+      statistic = (swapped) => entry.b.reduce((sum, value, index) => sum + (swapped[index] ? entry.a[index]! - value : value - entry.a[index]!), 0) / n;
+    } else {
+      n = entry.aCounts.length;
+      const f1 = (rows: number[][]): number => {
+        const [tp, fp, fn] = rows.reduce((sum, row) => sum.map((value, index) => value + row[index]!), [0, 0, 0]);
+        return tp! + fp! + fn! === 0 ? 1 : (2 * tp!) / (2 * tp! + fp! + fn!);
+      };
+      statistic = (swapped) => f1(entry.bCounts.map((row, index) => (swapped[index] ? entry.aCounts[index]! : row))) - f1(entry.aCounts.map((row, index) => (swapped[index] ? entry.bCounts[index]! : row)));
+    }
+    const result = pairedPermutationTest({ n, statistic, seed: 1, iterations: 2 ** n });
+    assert.equal(result.exact, true);
+    assertClose(result.observed, entry.observed, `${entry.kind} n=${n} observed`, 1e-12, 1e-15);
+    assertClose(result.pValue, entry.pValue, `${entry.kind} n=${n} p`, 1e-12, 1e-15);
+  }
+});
+
+test('pairedPermutationTest: Monte Carlo when 2^n is too many, never p = 0, p = 1 for identical systems', () => {
+  const n = 200;
+  const a = Array.from({ length: n }, (_, index) => (index % 3 === 0 ? 1 : 0));
+  const better = a.map((value, index) => (index % 5 === 0 ? 1 : value));
+  const diff = (b: number[]) => (swapped: readonly boolean[]) => b.reduce((sum, value, index) => sum + (swapped[index] ? a[index]! - value : value - a[index]!), 0) / n;
+  const strong = pairedPermutationTest({ n, statistic: diff(better), iterations: 2000, seed: 'x' });
+  assert.equal(strong.exact, false);
+  assert.ok(strong.pValue > 0 && strong.pValue <= 2 / 2001, `p ${strong.pValue}`);
+  // The same seed gives the same p-value.
+  assert.equal(pairedPermutationTest({ n, statistic: diff(better), iterations: 2000, seed: 'x' }).pValue, strong.pValue);
+  assert.equal(pairedPermutationTest({ n, statistic: diff(a), iterations: 500, seed: 'x' }).pValue, 1);
+  assert.throws(() => pairedPermutationTest({ n: 0, statistic: () => 0, seed: 1 }), RangeError);
 });

@@ -87,7 +87,13 @@ evaluation:
 #    - { kind: prompted-base, name: five-shot, shots: 5 }
 #    - { kind: adapter, name: tuned, run: latest }
 #    - { kind: provider, name: frontier, provider: frontier }
-#  gate: { candidate: tuned, baseline: zero-shot, metric: accuracy, minDifference: 0.02 }
+#  gate: { candidate: tuned, baseline: zero-shot, metric: accuracy, minDifference: 0.02 }   # metric: accuracy, macroF1, scorer:<name>
+#  scorers:                # extra checks on every answer; each pass rate is the metric scorer:<name>
+#    - { kind: regex, name: snake-case, pattern: "^[a-z_]+$" }
+#    - { kind: contains, name: mentions-card, value: card }
+#    - { kind: custom, name: mine, module: scorers/mine.mjs }     # export default (output, gold, example) => score
+#    - { kind: judge, name: judge, provider: frontier, rubric: "The label names the customer's intent." }
+#  pairwiseJudge: { provider: frontier, criteria: "Which answer names the intent better?" }   # both orders
 
 # Curating data (\`understudy data ...\`): every field has a default; uncomment to change one.
 #curation:

@@ -10,6 +10,7 @@ export const WORKER_DIR = path.join(PACKAGE_ROOT, 'worker');
 
 /** The bundled Banking77 copy used by the demo. */
 export const EXAMPLES_BANKING77_DIR = path.join(PACKAGE_ROOT, 'examples', 'banking77');
+export const EXAMPLES_NLUPP_DIR = path.join(PACKAGE_ROOT, 'examples', 'nlupp-banking');
 
 /**
  * The cache for the worker's virtual environment and downloaded models:

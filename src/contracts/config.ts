@@ -133,11 +133,47 @@ export type EvalCandidate = z.infer<typeof EvalCandidateSchema>;
 export const GateConfigSchema = z.strictObject({
   candidate: z.string().min(1),
   baseline: z.string().min(1),
-  metric: z.enum(['accuracy', 'macroF1']).default('accuracy'),
+  /**
+   * The metric that decides: label tasks `accuracy` or `macroF1`; JSON tasks `exactMatch`, `fieldF1`, `<field>F1`
+   * (e.g. `intentsF1`) or `schemaValid`; any task `scorer:<name>` (a scorer's pass rate).
+   */
+  metric: z.string().regex(/^(scorer:)?[A-Za-z0-9_-]+$/, 'a metric id such as accuracy, macroF1, fieldF1 or scorer:<name>').default('accuracy'),
   /** The smallest improvement worth shipping, as a fraction (0.02 = 2 points). */
   minDifference: z.number().min(0).max(1).default(0),
 });
 export type GateConfig = z.infer<typeof GateConfigSchema>;
+
+const scorerName = z.string().regex(/^[a-z0-9][a-z0-9-_]*$/, 'lowercase letters, digits, - and _');
+
+/** An extra scorer `understudy eval` runs on every candidate's answers; its pass rate is the metric `scorer:<name>`. */
+export const EvalScorerSchema = z.discriminatedUnion('kind', [
+  /** Passes when the JavaScript regular expression matches somewhere in the answer. */
+  z.strictObject({ kind: z.literal('regex'), name: scorerName, pattern: z.string().min(1), flags: z.string().optional() }),
+  /** Passes when the answer contains `value` (default: the reference answer). */
+  z.strictObject({ kind: z.literal('contains'), name: scorerName, value: z.string().min(1).optional(), caseSensitive: z.boolean().default(true) }),
+  /** A JavaScript module (path relative to the config) whose default export scores `(output, gold, example)`. */
+  z.strictObject({ kind: z.literal('custom'), name: scorerName, module: z.string().min(1), passThreshold: z.number().min(0).max(1).default(0.5) }),
+  /** An LLM judge rates each answer 1-5 against the rubric; `passRating` and above pass. `provider`: a name under `providers`, or `embedded:<catalog id>`. */
+  z.strictObject({
+    kind: z.literal('judge'),
+    name: scorerName,
+    provider: z.string().min(1),
+    rubric: z.string().min(1),
+    passRating: z.number().int().min(1).max(5).default(4),
+    explain: z.boolean().default(true),
+    maxTokens: z.number().int().positive().default(512),
+  }),
+]);
+export type EvalScorer = z.infer<typeof EvalScorerSchema>;
+
+/** A pairwise LLM judge: every candidate against the baseline, asked in both orders (disagreeing orders are a tie). */
+export const PairwiseJudgeConfigSchema = z.strictObject({
+  provider: z.string().min(1),
+  criteria: z.string().min(1),
+  explain: z.boolean().default(true),
+  maxTokens: z.number().int().positive().default(512),
+});
+export type PairwiseJudgeConfig = z.infer<typeof PairwiseJudgeConfigSchema>;
 
 export const EvaluationConfigSchema = z.strictObject({
   /** Held-out examples, stratified by label. */
@@ -151,6 +187,10 @@ export const EvaluationConfigSchema = z.strictObject({
   /** Who is compared in `understudy eval`; absent: the prompted base (zero-shot) and the newest tuned adapter. */
   candidates: z.array(EvalCandidateSchema).min(1).optional(),
   gate: GateConfigSchema.optional(),
+  /** Extra scorers run on every candidate's answers (regex, contains, a custom module, an LLM rubric judge). */
+  scorers: z.array(EvalScorerSchema).default([]),
+  /** Compare every candidate with the baseline by an LLM judge, in both orders. */
+  pairwiseJudge: PairwiseJudgeConfigSchema.optional(),
   /** Requests in flight at once per candidate (the embedded engine serves them on parallel sequences). */
   concurrency: z.number().int().min(1).max(64).default(4),
 });
@@ -267,7 +307,8 @@ export type CurationConfig = z.infer<typeof CurationConfigSchema>;
 export const WorkspaceConfigSchema = z.strictObject({
   version: z.literal(1),
   task: TaskSchema,
-  data: DataSourceSchema,
+  /** The CSV files `--data config` draws from (label tasks); absent when the task's data lives in the pool (`understudy data import`). */
+  data: DataSourceSchema.optional(),
   baseModel: BaseModelConfigSchema,
   training: TrainingConfigSchema,
   evaluation: EvaluationConfigSchema,

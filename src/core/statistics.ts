@@ -318,6 +318,65 @@ function assertConfidence(confidenceLevel: number): void {
   if (!(confidenceLevel > 0 && confidenceLevel < 1)) throw new RangeError(`confidenceLevel must be in (0, 1), got ${confidenceLevel}`);
 }
 
+/** Options of `pairedPermutationTest`. */
+export interface PairedPermutationOptions {
+  /** Number of paired examples. */
+  n: number;
+  /**
+   * The statistic when the examples flagged in `swapped` have their a and b outputs exchanged,
+   * e.g. F1(b) − F1(a) with those examples' outputs traded. The array is reused: read it, don't keep it.
+   */
+  statistic: (swapped: readonly boolean[]) => number;
+  /** Random relabellings when 2^n is larger; default 10000. Every relabelling is enumerated when 2^n ≤ iterations. */
+  iterations?: number;
+  seed: Seed;
+}
+
+/** A two-sided paired permutation test's result. */
+export interface PermutationTestResult {
+  /** The statistic with nothing swapped. */
+  observed: number;
+  pValue: number;
+  /** Whether all 2^n relabellings were enumerated (then `pValue` is exact). */
+  exact: boolean;
+  iterations: number;
+}
+
+/**
+ * Paired permutation (approximate randomization) test of "a and b are exchangeable": under that null hypothesis each
+ * example's two outputs could have come from either system, so swapping them at random gives the statistic's null
+ * distribution. Two-sided: p = share of relabellings with |statistic| ≥ |observed| (a 1e-12 relative tolerance counts
+ * ties as extreme). Exact when 2^n ≤ iterations (every relabelling, as `scipy.stats.permutation_test(...,
+ * permutation_type="samples")` does then); otherwise Monte Carlo with p = (k + 1) / (iterations + 1), which is never 0.
+ * Use it for metrics that are not a per-example pass/fail (F1, macro-F1), where McNemar does not apply.
+ */
+export function pairedPermutationTest(options: PairedPermutationOptions): PermutationTestResult {
+  const { n, statistic } = options;
+  const iterations = options.iterations ?? DEFAULT_ITERATIONS;
+  if (!Number.isInteger(n) || n <= 0) throw new RangeError(`the permutation test needs at least one example, got n=${n}`);
+  if (!Number.isInteger(iterations) || iterations <= 0) throw new RangeError(`iterations must be a positive integer, got ${iterations}`);
+  const swapped = new Array<boolean>(n).fill(false);
+  const observed = statistic(swapped);
+  const threshold = Math.abs(observed) * (1 - 1e-12) - 1e-15;
+  const extreme = (value: number): boolean => Math.abs(value) >= threshold;
+  if (n <= 30 && 2 ** n <= iterations) {
+    const total = 2 ** n;
+    let count = 0;
+    for (let mask = 0; mask < total; mask += 1) {
+      for (let index = 0; index < n; index += 1) swapped[index] = ((mask >>> index) & 1) === 1;
+      if (extreme(statistic(swapped))) count += 1;
+    }
+    return { observed, pValue: count / total, exact: true, iterations: total };
+  }
+  const random = createRandom(options.seed);
+  let count = 0;
+  for (let iteration = 0; iteration < iterations; iteration += 1) {
+    for (let index = 0; index < n; index += 1) swapped[index] = random() < 0.5;
+    if (extreme(statistic(swapped))) count += 1;
+  }
+  return { observed, pValue: (count + 1) / (iterations + 1), exact: false, iterations };
+}
+
 /**
  * Holm–Bonferroni step-down adjusted p-values, in the order given: sort ascending, multiply the
  * i-th smallest (0-based) by (m − i), carry the running maximum forward so the adjusted values

@@ -45,11 +45,15 @@ export function classificationMessages(systemPrompt: string, input: string, labe
 export function prepareClassificationData(loaded: LoadedConfig, store: Store): PreparedData {
   const { config, directory, labels } = loaded;
   if (config.task.output.type !== 'labels') {
-    throw new InvalidInputError('this pipeline needs a label-set task', { file: loaded.file, field: 'task.output.type' });
+    throw new InvalidInputError('`--data config` reads a label-set task\'s CSV files; a JSON task trains and evaluates from the pool', { file: loaded.file, field: 'task.output.type', hint: 'use --data curated after `understudy data import` and `understudy data split`' });
   }
-  const columns = { inputColumn: config.data.inputColumn, labelColumn: config.data.labelColumn, labels };
-  const trainPath = path.resolve(directory, config.data.trainPath);
-  const evalPath = path.resolve(directory, config.data.evalPath);
+  const data = config.data;
+  if (data === undefined) {
+    throw new InvalidInputError('the config has no `data` section (CSV files) to draw from', { file: loaded.file, field: 'data', hint: 'add one, or use --data curated after `understudy data import` and `understudy data split`' });
+  }
+  const columns = { inputColumn: data.inputColumn, labelColumn: data.labelColumn, labels };
+  const trainPath = path.resolve(directory, data.trainPath);
+  const evalPath = path.resolve(directory, data.evalPath);
   const trainPool = readLabelledCsv(trainPath, columns);
   const evalPool = readLabelledCsv(evalPath, columns);
   const labelOf = (row: LabelledRow): string => row.label;
@@ -65,8 +69,8 @@ export function prepareClassificationData(loaded: LoadedConfig, store: Store): P
       name: config.task.name,
       role,
       source: role === 'train'
-        ? { file: config.data.trainPath, examplesPerLabel: config.training.examplesPerLabel, seed: config.training.seed ?? DEFAULT_SEED, excludedOverlapWithEval: dropped.length }
-        : { file: config.data.evalPath, sampleSize: config.evaluation.sampleSize, seed: config.evaluation.seed, stratifiedBy: config.data.labelColumn },
+        ? { file: data.trainPath, examplesPerLabel: config.training.examplesPerLabel, seed: config.training.seed ?? DEFAULT_SEED, excludedOverlapWithEval: dropped.length }
+        : { file: data.evalPath, sampleSize: config.evaluation.sampleSize, seed: config.evaluation.seed, stratifiedBy: data.labelColumn },
       examples: rows.map((row) => ({
         input: row.input,
         label: row.label,
@@ -107,9 +111,6 @@ export interface CuratedDataOptions {
 export function prepareCuratedData(loaded: LoadedConfig, store: Store, options: CuratedDataOptions = {}): PreparedData & { mixing: MixingSummary; heldoutVersion: number } {
   const { config } = loaded;
   const task = config.task.name;
-  if (config.task.output.type !== 'labels') {
-    throw new InvalidInputError('training and evaluating from the pool needs a label-set task for now', { file: loaded.file, field: 'task.output.type' });
-  }
   const heldout = store.curation.latestHeldout(task);
   if (heldout === undefined) {
     throw new InvalidInputError(`the pool of task ${task} has no held-out set yet`, { field: '--data', hint: 'run `understudy data split` (and `understudy data filter`) first' });

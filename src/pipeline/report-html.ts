@@ -542,14 +542,14 @@ ${content}
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-const PALETTE = ['#6b7a90', '#2f6fdf', '#d9822b', '#8a4fd0', '#1f9d74', '#c23b5a'];
+const PALETTE = ['#6b7a90', '#2f6fdf', '#d9822b', '#8a4fd0', '#1f9d74', '#c23b5a', '#0f8fa8', '#9a6b16'];
 
 /** The report palette's color for series `index` (0: baseline grey, 1: blue, ...). */
 export function colorOf(index: number): string {
   return PALETTE[index % PALETTE.length]!;
 }
 
-function mixColor(from: readonly number[], to: readonly number[], amount: number): string {
+export function mixColor(from: readonly number[], to: readonly number[], amount: number): string {
   const channel = (index: number): string =>
     Math.round(from[index]! + (to[index]! - from[index]!) * clamp01(amount))
       .toString(16)
@@ -568,7 +568,7 @@ ${rows.map((row) => `<tr>${row.map((cell) => `<td>${cell}</td>`).join('')}</tr>`
 }
 
 /** A label, escaped, with line-break opportunities after underscores and slashes (snake_case labels are long). */
-function labelHtml(label: string): string {
+export function labelHtml(label: string): string {
   return escapeHtml(label).replace(/([_/])/g, '$1<wbr>');
 }
 
@@ -577,7 +577,7 @@ export function hashCode(hash: string): string {
 }
 
 /** Cut text to roughly `pixels` wide at the plot font size, with an ellipsis. */
-function truncate(text: string, pixels: number): string {
+export function truncate(text: string, pixels: number): string {
   const characters = Math.max(4, Math.floor(pixels / FONT_CHAR_WIDTH));
   return text.length <= characters ? text : `${text.slice(0, characters - 1)}…`;
 }
@@ -638,7 +638,7 @@ function formatPercentRange(low: number, high: number): string {
   return `[${formatPercent(low)}, ${formatPercent(high)}]`;
 }
 
-function formatSigned(value: number, digits: number): string {
+export function formatSigned(value: number, digits: number): string {
   if (!Number.isFinite(value)) return '—';
   const text = Math.abs(value).toFixed(digits);
   if (Number(text) === 0) return text;
@@ -654,14 +654,14 @@ function formatPointsRange(low: number, high: number): string {
   return `[${formatSigned(low * 100, 1)}, ${formatSigned(high * 100, 1)}] pp`;
 }
 
-function formatPValue(value: number): string {
+export function formatPValue(value: number): string {
   if (!Number.isFinite(value)) return '—';
   if (value === 0) return '&lt; 1e-300';
   if (value >= 0.001) return String(Number(value.toPrecision(3)));
   return value.toExponential(2);
 }
 
-function formatMilliseconds(value: number): string {
+export function formatMilliseconds(value: number): string {
   if (!Number.isFinite(value)) return '—';
   return value < 100 ? `${value.toFixed(1)} ms` : `${formatInteger(value)} ms`;
 }

@@ -155,10 +155,11 @@ program.command('eval')
   .option('--baseline <name>', 'the candidate every other is compared with (default: the gate\'s baseline, else the first)')
   .option('--gate', 'decide go/no-go: exit 1 unless the candidate beats the baseline by the margin with the whole interval above it')
   .option('--candidate <name>', 'with --gate: the candidate to decide on (default: evaluation.gate.candidate, else the last)')
-  .addOption(new Option('--metric <metric>', 'with --gate: the metric').choices(['accuracy', 'macroF1']))
+  .option('--metric <metric>', 'with --gate: the metric that decides (accuracy, macroF1; JSON tasks exactMatch, fieldF1, <field>F1, schemaValid; scorer:<name>)')
   .option('--min-difference <points>', 'with --gate: the smallest gain worth shipping, in points (default: evaluation.gate.minDifference, else 0)')
   .option('--concurrency <n>', 'requests in flight per candidate (default: evaluation.concurrency)')
   .option('--threads <n>', 'CPU threads of the embedded engine', (value) => Number.parseInt(value, 10))
+  .option('--report <file>', 'the HTML report (default: <workspace>/eval-report.html)')
   .addOption(json)
   .action(action(runEval));
 

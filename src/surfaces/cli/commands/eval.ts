@@ -4,7 +4,9 @@ import { loadConfigFile } from '../../../adapters/config-file.ts';
 import { openStore } from '../../../adapters/store/sqlite-store.ts';
 import type { GateConfig } from '../../../contracts/config.ts';
 import { InvalidInputError } from '../../../core/errors.ts';
+import { renderEvalRunReportHtml } from '../../../pipeline/eval-report-html.ts';
 import { runEvaluation, type EvalRunResult } from '../../../pipeline/eval-run.ts';
+import { writeAtomic } from '../../../pipeline/train.ts';
 import { formatTable, type Output, type ProgressTask } from '../output.ts';
 import { embeddedDemoConfig } from './demo.ts';
 
@@ -19,10 +21,12 @@ export interface EvalOptions {
   gate?: boolean;
   /** `--gate` overrides: the candidate, the metric, the margin in points. */
   candidate?: string;
-  metric?: 'accuracy' | 'macroF1';
+  metric?: string;
   minDifference?: string;
   concurrency?: string;
   threads?: number;
+  /** Where the HTML report goes; default `<workspace>/eval-report.html`. */
+  report?: string;
   json?: boolean;
 }
 
@@ -75,45 +79,13 @@ export async function runEval(options: EvalOptions, output: Output): Promise<voi
     store.close();
   }
 
+  const reportFile = path.resolve(options.report ?? path.join(workspace, 'eval-report.html'));
+  mkdirSync(path.dirname(reportFile), { recursive: true });
+  writeAtomic(reportFile, renderEvalRunReportHtml(result, { generatedAt: new Date().toISOString() }));
   if (!output.json) {
+    printTables(result, output);
     output.info('');
-    output.info(`held-out set: ${result.data.examples} examples (${result.data.source}, dataset ${result.data.evalHash.slice(0, 12)}); base ${result.base.name}`);
-    const rows = [['candidate', 'accuracy', '95% interval', 'macro-F1', '$/1k tasks', 'tokens in/out', 'p50 ms', 'p95 ms', 'cached']];
-    for (const candidate of result.candidates) {
-      rows.push([
-        candidate.name,
-        percent(candidate.accuracy),
-        `${percent(candidate.accuracyInterval.low)}-${percent(candidate.accuracyInterval.high)}`,
-        candidate.macroF1.toFixed(3),
-        candidate.costPer1000Usd === null ? 'unknown' : `$${candidate.costPer1000Usd.toFixed(4)}`,
-        `${Math.round(candidate.promptTokensMean)}/${Math.round(candidate.completionTokensMean)}`,
-        String(Math.round(candidate.latencyP50Ms)),
-        String(Math.round(candidate.latencyP95Ms)),
-        `${candidate.cachedAnswers}/${candidate.n}`,
-      ]);
-    }
-    for (const line of formatTable(rows, [false, true, true, true, true, true, true, true, true])) output.info(line);
-    if (result.comparisons.length > 0) {
-      output.info('');
-      const comparisonRows = [['vs ' + result.baseline, 'Δ accuracy (points)', '95% interval', 'Δ macro-F1', '95% interval', 'McNemar p', 'Holm p']];
-      for (const comparison of result.comparisons) {
-        comparisonRows.push([
-          comparison.candidate,
-          signedPoints(comparison.accuracyDifference.difference),
-          `${signedPoints(comparison.accuracyDifference.low)} to ${signedPoints(comparison.accuracyDifference.high)}`,
-          signedPoints(comparison.macroF1Difference.difference),
-          `${signedPoints(comparison.macroF1Difference.low)} to ${signedPoints(comparison.macroF1Difference.high)}`,
-          comparison.mcnemar.pValue.toPrecision(3),
-          comparison.holmPValue.toPrecision(3),
-        ]);
-      }
-      for (const line of formatTable(comparisonRows, [false, true, true, true, true, true, true])) output.info(line);
-      for (const comparison of result.comparisons) if (comparison.sampleSize !== null) output.info(`${comparison.candidate}: ${comparison.sampleSize.sentence}`);
-    }
-    if (result.gate !== null) {
-      output.info('');
-      output.info(result.gate.reason);
-    }
+    output.info(`report: ${reportFile}`);
   }
   output.result({
     ok: result.gate === null || result.gate.pass,
@@ -122,10 +94,68 @@ export async function runEval(options: EvalOptions, output: Output): Promise<voi
     data: result.data,
     base: result.base,
     baseline: result.baseline,
-    candidates: result.candidates,
+    candidates: result.candidates.map(({ latenciesMs: _latencies, ...rest }) => rest),
+    metrics: result.metrics,
+    primaryMetric: result.primaryMetric,
     comparisons: result.comparisons,
     gate: result.gate,
+    extraction: result.extraction,
+    scorers: result.scorers,
+    pairwise: result.pairwise,
+    report: reportFile,
     seconds: Math.round(result.seconds * 10) / 10,
   });
   if (result.gate !== null && !result.gate.pass) process.exitCode = 1;
+}
+
+/** The terminal tables: every candidate's metrics with intervals, cost and latency; every comparison with the baseline. */
+function printTables(result: EvalRunResult, output: Output): void {
+  output.info('');
+  output.info(`held-out set: ${result.data.examples} examples (${result.data.source}, dataset ${result.data.evalHash.slice(0, 12)}); base ${result.base.name}; task ${result.task.name} (${result.task.kind})`);
+  const metricColumns = result.metrics.map((metric) => metric.label);
+  const rows = [['candidate', ...metricColumns, '$/1k tasks', 'tokens in/out', 'p50 ms', 'p95 ms', 'cached']];
+  for (const candidate of result.candidates) {
+    rows.push([
+      candidate.name,
+      ...result.metrics.map((metric) => {
+        const estimate = candidate.metrics[metric.id]!;
+        return `${percent(estimate.value)} [${percent(estimate.low)}, ${percent(estimate.high)}]`;
+      }),
+      candidate.costPer1000Usd === null ? 'unknown' : `$${candidate.costPer1000Usd.toFixed(4)}`,
+      `${Math.round(candidate.promptTokensMean)}/${Math.round(candidate.completionTokensMean)}`,
+      String(Math.round(candidate.latencyP50Ms)),
+      String(Math.round(candidate.latencyP95Ms)),
+      `${candidate.cachedAnswers}/${candidate.n}`,
+    ]);
+  }
+  for (const line of formatTable(rows, rows[0]!.map((_, index) => index > 0))) output.info(line);
+  if (result.comparisons.length > 0) {
+    output.info('');
+    const header = ['vs ' + result.baseline, ...result.metrics.map((metric) => `Δ ${metric.label} (points, 95% interval, p)`), `Holm p (${result.primaryMetric})`];
+    const comparisonRows = [header];
+    for (const comparison of result.comparisons) {
+      comparisonRows.push([
+        comparison.candidate,
+        ...result.metrics.map((metric) => {
+          const difference = comparison.metrics[metric.id]!;
+          return `${signedPoints(difference.difference)} [${signedPoints(difference.low)}, ${signedPoints(difference.high)}] p=${difference.pValue.toPrecision(2)}`;
+        }),
+        comparison.holmPValue.toPrecision(3),
+      ]);
+    }
+    for (const line of formatTable(comparisonRows, header.map((_, index) => index > 0))) output.info(line);
+    for (const comparison of result.comparisons) if (comparison.sampleSize !== null) output.info(`${comparison.candidate}: ${comparison.sampleSize.sentence}`);
+  }
+  for (const scorer of result.scorers) {
+    if (scorer.agreementWithReference === undefined) continue;
+    const agreement = scorer.agreementWithReference;
+    output.info(`judge ${scorer.name}: agrees with the reference answers on ${percent(agreement.agreement)} of ${agreement.n} answers (Cohen's kappa ${agreement.kappa === null ? 'undefined' : agreement.kappa.toFixed(2)})`);
+  }
+  for (const pairwise of result.pairwise) {
+    output.info(`pairwise judge, ${pairwise.candidate} vs ${pairwise.baseline}: ${pairwise.bWins} wins, ${pairwise.ties} ties (${pairwise.inconsistent} order-inconsistent), ${pairwise.aWins} losses; win rate ${percent(pairwise.winRate.value)} [${percent(pairwise.winRate.low)}, ${percent(pairwise.winRate.high)}], sign test p = ${pairwise.pValue.toPrecision(2)}`);
+  }
+  if (result.gate !== null) {
+    output.info('');
+    output.info(result.gate.reason);
+  }
 }
