@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { defaultConfigText } from '../src/adapters/config-file.ts';
+import { readLabelledCsv } from '../src/adapters/csv-dataset.ts';
 import { EXAMPLES_BANKING77_DIR, EXAMPLES_NLUPP_DIR, PACKAGE_ROOT } from '../src/adapters/paths.ts';
 import { sendCompletion, startOpenAiCompatibleServer, type OpenAiCompatibleTestServer, type RecordedRequest } from './helpers/openai-compatible-server.ts';
 
@@ -210,4 +211,36 @@ test('eval on a JSON extraction task (NLU++ intents and slots): field-level F1 w
   const wrong = spawnSync(process.execPath, [CLI, 'eval', '--data', 'curated', '--gate', '--metric', 'macroF1', '--config', config, '--workspace', nlupp, '--json'], { cwd: directory, encoding: 'utf8', timeout: 60_000 });
   assert.equal(wrong.status, 2);
   assert.match(wrong.stderr, /the gate's metric "macroF1" is not reported for this task[\s\S]*exactMatch, fieldF1, intentsF1, slotsF1, schemaValid/);
+});
+
+test('a hosted frontier model is a candidate like any other: priced from genai-prices, compared with the prompted base, and the gate says GO on a real difference', async () => {
+  // The frontier model is a TEST DOUBLE (a local OpenAI-compatible server): it answers the reference label, except
+  // for inputs whose length is a multiple of 4, where it says card_arrival.
+  const gold = new Map(readLabelledCsv(path.join(EXAMPLES_BANKING77_DIR, 'test.csv'), { inputColumn: 'text', labelColumn: 'category' }).map((row) => [row.input, row.label]));
+  const frontier = await startOpenAiCompatibleServer((request, response) => {
+    const input = (request.body as { messages: { content: string }[] }).messages.at(-1)!.content;
+    const label = input.length % 4 === 0 ? 'card_arrival' : gold.get(input) ?? 'card_arrival';
+    sendCompletion(response, { text: JSON.stringify({ label }), model: 'gpt-4o-mini-2024-07-18', usage: { prompt_tokens: 700, completion_tokens: 8 } });
+  });
+  try {
+    const file = path.join(directory, 'frontier.yaml');
+    writeFileSync(file, defaultConfigText(path.relative(directory, EXAMPLES_BANKING77_DIR))
+      .replace(/sampleSize: \d+.*\n/, 'sampleSize: 24\n')
+      .replace('constrainToLabels: true', ['constrainToLabels: true', '  candidates:', '    - { kind: prompted-base, name: zero-shot }', '    - { kind: provider, name: frontier, provider: frontier }', '  gate: { candidate: frontier, baseline: zero-shot, metric: accuracy, minDifference: 0.1 }'].join('\n'))
+      .replace(/\nproviders: \{\}\n/, `\nproviders:\n  frontier: { kind: openai-compatible, baseUrl: "${frontier.baseUrl}", model: gpt-4o-mini, priceAs: openai }\n`));
+    const result = await cliAsync(['--config', file, '--workspace', directory, '--gate']);
+    assert.equal(result.status, 0, result.stderr);
+    const [base, hosted] = result.last.candidates as CandidateJson[];
+    assert.equal(frontier.requests.length, 24);
+    assert.ok(hosted!.accuracy > 0.5 && hosted!.accuracy < 1, `frontier accuracy ${hosted!.accuracy}`);
+    // 700 prompt and 8 completion tokens per call at gpt-4o-mini's price: about $0.11 per 1,000 tasks.
+    assert.ok(hosted!.costPer1000Usd !== null && hosted!.costPer1000Usd > 0.05 && hosted!.costPer1000Usd < 0.5, `cost ${hosted!.costPer1000Usd}`);
+    assert.equal(base!.cachedAnswers, 24, 'the prompted base answers come from the first test\'s cache');
+    const gate = result.last.gate as { pass: boolean; reason: string; low: number };
+    assert.equal(gate.pass, true);
+    assert.ok(gate.low > 0.1);
+    assert.match(gate.reason, /^GO: frontier beats zero-shot on accuracy by \d+\.\d points \(95% interval .*McNemar p = .*\); the whole interval is above the required 10\.0 points\.$/);
+  } finally {
+    await frontier.close();
+  }
 });

@@ -27,6 +27,7 @@ import {
   mixColor,
   niceTicks,
   STYLE,
+  htmlDocument,
   table,
   truncate,
 } from './report-html.ts';
@@ -67,22 +68,7 @@ export function renderEvalRunReportHtml(result: EvalReportInput, options: Render
     disagreementSection(context, maxDisagreements),
     methodSection(context),
   ].join('\n');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>${escapeHtml(title)}</title>
-<style>${STYLE}${EXTRA_STYLE}</style>
-</head>
-<body>
-<main>
-${body}
-</main>
-</body>
-</html>
-`;
+  return htmlDocument(title, STYLE + EXTRA_STYLE, body);
 }
 
 /** What every section needs: the result, its primary metric, and each candidate's colour and role. */

@@ -130,14 +130,19 @@ export function renderEvalReportHtml(report: EvalReport, options: RenderEvalRepo
     disagreementSection(report, maxDisagreementRows),
     methodSection(report, confidenceText),
   ].join('\n');
+  return htmlDocument(report.title, STYLE, body);
+}
+
+/** A self-contained HTML page: inline style, no scripts, and a Content-Security-Policy that forbids any request. */
+export function htmlDocument(title: string, style: string, body: string): string {
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>${escapeHtml(report.title)}</title>
-<style>${STYLE}</style>
+<title>${escapeHtml(title)}</title>
+<style>${style}</style>
 </head>
 <body>
 <main>

@@ -15,6 +15,7 @@ import {
   hashCode,
   linearScale,
   niceTicks,
+  htmlDocument,
   STYLE as REPORT_STYLE,
   table,
 } from './report-html.ts';
@@ -44,22 +45,7 @@ export function renderRunReportHtml(run: RunDescription, options: RenderRunRepor
     checkpointsSection(run),
     artifactsSection(run),
   ].join('\n');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>${escapeHtml(title)}</title>
-<style>${REPORT_STYLE}${RUN_STYLE}</style>
-</head>
-<body>
-<main>
-${body}
-</main>
-</body>
-</html>
-`;
+  return htmlDocument(title, REPORT_STYLE + RUN_STYLE, body);
 }
 
 // ---------------------------------------------------------------------------------------------
