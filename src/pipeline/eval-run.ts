@@ -353,6 +353,7 @@ export function decideGate(gate: GateConfig, comparison: Pick<EvalComparison, 'm
   let reason: string;
   if (pass) reason = `GO: ${gate.candidate} beats ${gate.baseline} on ${metricName} by ${points(interval.difference)} (${range}; ${test}); the whole interval is above ${required}.`;
   else if (interval.high <= gate.minDifference) reason = `NO-GO: ${gate.candidate} is not better than ${gate.baseline} by ${required} on ${metricName}: the difference is ${points(interval.difference)} (${range}; ${test}).`;
+  else if (interval.difference <= gate.minDifference) reason = `NO-GO: ${gate.candidate} shows no gain over ${gate.baseline} on ${metricName}: the difference is ${points(interval.difference)} (${range}; ${test}), not above ${required}.`;
   else reason = `NO-GO: ${gate.candidate} vs ${gate.baseline} on ${metricName} is ${points(interval.difference)}, but the ${range} reaches down to ${required} (${test}): on this many examples the gain may be noise. Evaluate more examples or keep the baseline.`;
   return { pass, candidate: gate.candidate, baseline: gate.baseline, metric: gate.metric, minDifference: gate.minDifference, difference: interval.difference, low: interval.low, high: interval.high, pValue: interval.pValue, reason };
 }
