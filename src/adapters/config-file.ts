@@ -81,7 +81,8 @@ evaluation:
   bootstrapIterations: 10000
   maxTokens: 24
   constrainToLabels: true  # both candidates answer with a label from the set (grammar-constrained decoding)
-  concurrency: 4           # requests in flight per candidate in \`understudy eval\`
+  concurrency: 1           # requests in flight per candidate in \`understudy eval\`; >1 batches the embedded
+                           # engine's sequences, which changes some greedy answers (see README)
 #  candidates:             # who \`understudy eval\` compares; default: the prompted base vs the newest adapter
 #    - { kind: prompted-base, name: zero-shot }
 #    - { kind: prompted-base, name: five-shot, shots: 5 }

@@ -50,6 +50,12 @@ interface CandidateContext {
   chatTemplate: ResolvedChatTemplate;
   /** Where few-shot examples come from: the training data, never the held-out set. */
   trainExamples: readonly StoredExample[];
+  /**
+   * Parallel sequences of the embedded engine (the eval's concurrency). Part of an embedded candidate's fingerprint:
+   * llama.cpp's batched decoding of several sequences changes greedy answers (measured with bench:eval), so answers
+   * decoded one at a time and answers decoded in a batch are never mixed in the cache.
+   */
+  sequences: number;
 }
 
 /** Turn configured candidates into runnable ones: find each adapter's run, build prompts and few-shot examples. */
@@ -76,7 +82,7 @@ export function resolveEvalCandidates(context: CandidateContext, specs: readonly
       return {
         name: spec.name,
         kind: spec.kind,
-        fingerprint: contentHash({ base: base.sha256, template: chatTemplate.sha256, system: baselinePrompt, shots, decoding }),
+        fingerprint: contentHash({ base: base.sha256, template: chatTemplate.sha256, system: baselinePrompt, shots, decoding, engine: { sequences: context.sequences } }),
         describe: `${base.name} prompted${spec.shots > 0 ? `, ${spec.shots}-shot` : ', zero-shot'}`,
         messagesFor: (input) => [{ role: 'system', content: baselinePrompt }, ...shots, { role: 'user', content: input }],
       };
@@ -93,7 +99,7 @@ export function resolveEvalCandidates(context: CandidateContext, specs: readonly
       return {
         name: spec.name,
         kind: spec.kind,
-        fingerprint: contentHash({ base: base.sha256, adapter: adapter.ggufSha256, template: chatTemplate.sha256, system: config.task.systemPrompt, decoding }),
+        fingerprint: contentHash({ base: base.sha256, adapter: adapter.ggufSha256, template: chatTemplate.sha256, system: config.task.systemPrompt, decoding, engine: { sequences: context.sequences } }),
         describe: `${base.name} + adapter of ${run.id} (${adapter.ggufSha256.slice(0, 12)})`,
         messagesFor: (input) => [{ role: 'system', content: config.task.systemPrompt }, { role: 'user', content: input }],
         adapterPath: adapter.ggufPath,

@@ -164,7 +164,8 @@ export async function runEvaluation(loaded: LoadedConfig, store: Store, options:
   const chatTemplate = await resolveBaseChatTemplate(loaded, base);
   const data: PreparedData = options.data === 'curated' ? prepareCuratedData(loaded, store) : prepareClassificationData(loaded, store);
   const examples: StoredExample[] = data.eval.examples;
-  const candidates: ResolvedEvalCandidate[] = resolveEvalCandidates({ loaded, store, base, chatTemplate, trainExamples: data.train.examples }, specs);
+  const concurrency = options.concurrency ?? config.evaluation.concurrency;
+  const candidates: ResolvedEvalCandidate[] = resolveEvalCandidates({ loaded, store, base, chatTemplate, trainExamples: data.train.examples, sequences: concurrency }, specs);
   for (const candidate of candidates) options.onMessage?.(`candidate ${candidate.name}: ${candidate.describe}`);
 
   const outputs = await runEvalCandidates({
@@ -173,9 +174,10 @@ export async function runEvaluation(loaded: LoadedConfig, store: Store, options:
     base,
     chatTemplate,
     trainExamples: data.train.examples,
+    sequences: concurrency,
     candidates,
     examples,
-    concurrency: options.concurrency ?? config.evaluation.concurrency,
+    concurrency,
     ...(options.threads === undefined ? {} : { threads: options.threads }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
@@ -208,7 +210,7 @@ export async function runEvaluation(loaded: LoadedConfig, store: Store, options:
   }
 
   // Extra scorers and the pairwise judge, over every candidate's answers.
-  const scorerInput = { loaded, store, outputs, concurrency: options.concurrency ?? config.evaluation.concurrency, ...statistics, ...(options.onMessage === undefined ? {} : { onMessage: options.onMessage }), ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }) };
+  const scorerInput = { loaded, store, outputs, concurrency, ...statistics, ...(options.onMessage === undefined ? {} : { onMessage: options.onMessage }), ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }) };
   const scorerRuns = await runScorers({ ...scorerInput, scorers: config.evaluation.scorers });
   for (const run of scorerRuns) {
     metrics[metrics.findIndex((metric) => metric.id === run.info.id)] = run.info;
