@@ -517,6 +517,7 @@ function buildEngine({ options, llama, ownsLlama, model, modelInfo, adapters, se
             );
           }
           contextSize = context.contextSize;
+          if (sequenceCount > 1) serializeSampling(context);
           return { context, pool: createSequencePool(Array.from({ length: sequenceCount }, () => context.getSequence())) };
         })(),
       };
@@ -772,6 +773,38 @@ function buildEngine({ options, llama, ownsLlama, model, modelInfo, adapters, se
     },
   };
   return engine;
+}
+
+/**
+ * Sample one sequence at a time after each batched decode. node-llama-cpp 3.21.1 samples every sequence
+ * of a batch on its own worker thread, and those concurrent reads of the batch's logits swap rows between
+ * sequences: greedy answers decoded together differed from the same prompts decoded alone (one prompt
+ * continued with another's next token: "The sky is a beautiful shade mathmatical"). Serialised, they are
+ * identical (test/llama-cpp-engine.test.ts). Sampling is a small part of a decode step, so the batch still
+ * shares the expensive part, the forward pass.
+ */
+function serializeSampling(context: LlamaContext): void {
+  const addon = (context as unknown as { _ctx?: Record<string, unknown> })._ctx;
+  const sampleToken = addon?.sampleToken;
+  if (addon === undefined || typeof sampleToken !== 'function') {
+    throw new ProviderError('this node-llama-cpp build has no sampleToken to serialise; concurrent sequences would give wrong answers', {
+      failure: 'engine',
+      provider: 'embedded',
+    });
+  }
+  let tail: Promise<unknown> = Promise.resolve();
+  // The addon's methods are read-only properties of its prototype, so define an own property instead.
+  Object.defineProperty(addon, 'sampleToken', {
+    configurable: true,
+    value: (...args: unknown[]): Promise<unknown> => {
+      const result = tail.then(() => (sampleToken as (...callArgs: unknown[]) => Promise<unknown>).apply(addon, args));
+      tail = result.then(
+        () => undefined,
+        () => undefined,
+      );
+      return result;
+    },
+  });
 }
 
 function parses(text: string): boolean {
