@@ -82,7 +82,7 @@ evaluation:
   maxTokens: 24
   constrainToLabels: true  # both candidates answer with a label from the set (grammar-constrained decoding)
   concurrency: 1           # requests in flight per candidate in \`understudy eval\`; >1 batches the embedded
-                           # engine's sequences, which changes some greedy answers (see README)
+                           # engine's sequences: faster, but a near-tied answer can flip (see README)
 #  candidates:             # who \`understudy eval\` compares; default: the prompted base vs the newest adapter
 #    - { kind: prompted-base, name: zero-shot }
 #    - { kind: prompted-base, name: five-shot, shots: 5 }
@@ -95,6 +95,27 @@ evaluation:
 #    - { kind: custom, name: mine, module: scorers/mine.mjs }     # export default (output, gold, example) => score
 #    - { kind: judge, name: judge, provider: frontier, rubric: "The label names the customer's intent." }
 #  pairwiseJudge: { provider: frontier, criteria: "Which answer names the intent better?" }   # both orders
+
+# Should this sub-task be fine-tuned at all? \`understudy decide\` runs the prompt variants and prices both paths.
+decide:
+  bar: 0.9                 # the quality the product needs on the primary metric (accuracy here)
+#  prompted: frontier      # who is prompted today: base (the open checkpoint) or a provider name
+#  shots: 5                # shots in the few-shot variants
+#  knowledgeFile: knowledge.md   # facts the task may need: retrieved into the prompt to test retrieval
+#  judge: frontier         # judges whether each failure needs knowledge the input lacks
+
+# \`understudy economics\`: what each path costs. Token counts, latency, training throughput and the teacher's
+# spend are measured in this workspace; machine prices come from a dated, sourced table (override below).
+economics:
+  tasksPerMonth: 1000000
+  horizonMonths: 12
+  hosted: { model: gpt-4o-mini, priceAs: openai }   # or { candidate: frontier }: a provider candidate's measured cost
+  training: { hardware: cpu-2vcpu-aws-m7i.large, otherUsd: 0 }   # otherUsd: people's time (review, evaluation, rollout)
+  serving: { hardware: cpu-2vcpu-aws-m7i.large, utilization: 0.5, opsOverhead: 0.2, minInstances: 0 }
+#  hardware: [{ id: our-gpu-box, usdPerHour: 0.9, source: "our invoice, 2026-10" }]
+#  subtasks:               # the mix view: the application's other sub-tasks
+#    - { name: support-router, tasksPerMonth: 5000000, hostedUsdPer1000: 0.12 }
+#    - { name: answer-synthesis, tasksPerMonth: 200000, hostedUsdPer1000: 4.5, qualityOk: false }
 
 # Curating data (\`understudy data ...\`): every field has a default; uncomment to change one.
 #curation:

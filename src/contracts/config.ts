@@ -121,11 +121,28 @@ export type TrainingConfig = z.infer<typeof TrainingConfigSchema>;
 /** One system under test in `understudy eval`. */
 export const EvalCandidateSchema = z.discriminatedUnion('kind', [
   /** The base model with the task's `baselinePrompt`, zero-shot or with `shots` train examples in the prompt. */
-  z.strictObject({ kind: z.literal('prompted-base'), name: z.string().min(1), shots: z.number().int().min(0).max(32).default(0) }),
+  z.strictObject({
+    kind: z.literal('prompted-base'),
+    name: z.string().min(1),
+    shots: z.number().int().min(0).max(32).default(0),
+    /** The system prompt instead of the task's `baselinePrompt` (`{labels}` is filled the same way). */
+    prompt: z.string().min(1).optional(),
+    /** Retrieved context: the `retrieve` best-matching passages of this text file (relative to the config) go before the input. */
+    knowledgeFile: z.string().min(1).optional(),
+    retrieve: z.number().int().min(1).max(20).optional(),
+  }),
   /** A tuned adapter: a finished run's id, or `latest` (the newest finished SFT or DPO run). */
   z.strictObject({ kind: z.literal('adapter'), name: z.string().min(1), run: z.string().min(1).default('latest') }),
   /** A model behind a provider in `providers` (the frontier model you call today, a vLLM server), with the baseline prompt. */
-  z.strictObject({ kind: z.literal('provider'), name: z.string().min(1), provider: z.string().min(1), shots: z.number().int().min(0).max(32).default(0) }),
+  z.strictObject({
+    kind: z.literal('provider'),
+    name: z.string().min(1),
+    provider: z.string().min(1),
+    shots: z.number().int().min(0).max(32).default(0),
+    prompt: z.string().min(1).optional(),
+    knowledgeFile: z.string().min(1).optional(),
+    retrieve: z.number().int().min(1).max(20).optional(),
+  }),
 ]);
 export type EvalCandidate = z.infer<typeof EvalCandidateSchema>;
 
@@ -192,10 +209,9 @@ export const EvaluationConfigSchema = z.strictObject({
   /** Compare every candidate with the baseline by an LLM judge, in both orders. */
   pairwiseJudge: PairwiseJudgeConfigSchema.optional(),
   /**
-   * Requests in flight at once per candidate (the embedded engine serves them on parallel sequences). Default 1:
-   * llama.cpp's batched decoding of several sequences changes greedy answers of the embedded engine (bench:eval
-   * measured 22 of 400 Banking77 answers changed at 4 sequences, 88 at 8), so scores are taken one at a time unless
-   * you choose speed over exact reproducibility. Hosted providers are unaffected.
+   * Requests in flight at once per candidate (the embedded engine serves them on parallel sequences). Default 1, for
+   * answers that reproduce exactly: batched decoding rounds differently, and bench:eval measured 0-3 of 400
+   * Banking77 answers changed at 4-16 sequences (near-tied labels). Hosted providers are unaffected.
    */
   concurrency: z.number().int().min(1).max(64).default(1),
 });
@@ -309,6 +325,91 @@ export const CurationConfigSchema = z.strictObject({
 });
 export type CurationConfig = z.infer<typeof CurationConfigSchema>;
 
+/** A machine's price per hour, added to or replacing an entry of the hardware price table. */
+export const HardwarePriceOverrideSchema = z.strictObject({
+  id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lowercase letters, digits, ., - and _'),
+  usdPerHour: z.number().nonnegative(),
+  description: z.string().min(1).optional(),
+  source: z.string().min(1).optional(),
+});
+
+/** One application sub-task in the mix view (`understudy economics`). */
+export const SubtaskSchema = z.strictObject({
+  name: z.string().min(1),
+  tasksPerMonth: z.number().nonnegative(),
+  /** Hosted cost per 1,000 tasks today (from your bill or `understudy eval`). */
+  hostedUsdPer1000: z.number().nonnegative(),
+  /** Tuned-model serving cost per 1,000 tasks; absent: this workspace's measured serving cost. */
+  tunedUsdPer1000: z.number().nonnegative().optional(),
+  /** One-off cost of its fine-tune; absent: this workspace's. */
+  oneOffUsd: z.number().nonnegative().optional(),
+  /** The tuned model's gate result on this sub-task, when evaluated. */
+  qualityOk: z.boolean().optional(),
+});
+
+/**
+ * The economics of fine-tuning (`understudy economics`, `understudy decide`): every figure left out is measured
+ * in this workspace (token counts and latencies from evaluation, training throughput from the newest run, the
+ * teacher's spend from the pool), and hardware prices come from the dated table (`economics.hardware` overrides it).
+ */
+export const EconomicsConfigSchema = z.strictObject({
+  /** Traffic the sub-task gets, tasks per month. */
+  tasksPerMonth: z.number().nonnegative().default(1_000_000),
+  /** Months the tuned model serves before it is replaced or retrained. */
+  horizonMonths: z.number().positive().default(12),
+  /** The hosted path: a provider-kind eval candidate (measured tokens and cost), or a model priced by the catalog. */
+  hosted: z.strictObject({
+    candidate: z.string().min(1).optional(),
+    /** A model id genai-prices knows (e.g. `gpt-4o-mini`), priced with `priceAs` as the catalog provider. */
+    model: z.string().min(1).optional(),
+    priceAs: z.string().min(1).optional(),
+    /** Tokens per task; absent: measured on the held-out set with the baseline prompt (the base model's tokenizer). */
+    promptTokens: z.number().nonnegative().optional(),
+    completionTokens: z.number().nonnegative().optional(),
+  }).default({ model: 'gpt-4o-mini', priceAs: 'openai' }),
+  training: z.strictObject({
+    /** Hardware table id of the training machine. */
+    hardware: z.string().min(1).default('cpu-2vcpu-aws-m7i.large'),
+    /** Measured by the newest finished run when absent. */
+    tokensPerSecond: z.number().positive().optional(),
+    trainTokens: z.number().nonnegative().optional(),
+    epochs: z.number().positive().optional(),
+    /** The teacher's spend on data; absent: summed from the pool's generation records. */
+    dataGenerationUsd: z.number().nonnegative().optional(),
+    /** Other one-off cost: people's time for data review, evaluation and rollout. */
+    otherUsd: z.number().nonnegative().default(0),
+  }).default({ hardware: 'cpu-2vcpu-aws-m7i.large', otherUsd: 0 }),
+  serving: z.strictObject({
+    hardware: z.string().min(1).default('cpu-2vcpu-aws-m7i.large'),
+    /** Machine-seconds per task; absent: the mean latency measured one request at a time on this machine. */
+    secondsPerTask: z.number().positive().optional(),
+    utilization: z.number().gt(0).max(1).default(0.5),
+    opsOverhead: z.number().min(0).default(0.2),
+    minInstances: z.number().int().min(0).default(0),
+  }).default({ hardware: 'cpu-2vcpu-aws-m7i.large', utilization: 0.5, opsOverhead: 0.2, minInstances: 0 }),
+  hardware: z.array(HardwarePriceOverrideSchema).default([]),
+  /** The mix view: other sub-tasks of the application with their volumes and costs. */
+  subtasks: z.array(SubtaskSchema).default([]),
+});
+export type EconomicsConfig = z.infer<typeof EconomicsConfigSchema>;
+
+/** `understudy decide`: the bar prompting must reach, and what to try before training. */
+export const DecideConfigSchema = z.strictObject({
+  /** The quality the product needs on the primary metric (accuracy, field F1...), as a fraction. */
+  bar: z.number().gt(0).max(1),
+  /** Who is prompted: `base` (the open checkpoint) or a provider name (the frontier model you call today). */
+  prompted: z.string().min(1).default('base'),
+  /** Shots in the few-shot variants. */
+  shots: z.number().int().min(1).max(32).default(5),
+  /** A text file of facts the task might need (relative to the config); its passages are retrieved into the prompt. */
+  knowledgeFile: z.string().min(1).optional(),
+  /** A provider that judges whether each failure needs knowledge the input does not carry. */
+  judge: z.string().min(1).optional(),
+  /** Failures the judge looks at (a seeded sample). */
+  judgeSample: z.number().int().min(1).max(1000).default(50),
+});
+export type DecideConfig = z.infer<typeof DecideConfigSchema>;
+
 export const WorkspaceConfigSchema = z.strictObject({
   version: z.literal(1),
   task: TaskSchema,
@@ -321,5 +422,7 @@ export const WorkspaceConfigSchema = z.strictObject({
   providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9-_]*$/, 'lowercase letters, digits, - and _'), ProviderConfigSchema).default({}),
   pricing: PricingConfigSchema.default({ overrides: [] }),
   curation: CurationConfigSchema.default(CurationConfigSchema.parse({})),
+  economics: EconomicsConfigSchema.default(EconomicsConfigSchema.parse({})),
+  decide: DecideConfigSchema.optional(),
 });
 export type WorkspaceConfig = z.infer<typeof WorkspaceConfigSchema>;

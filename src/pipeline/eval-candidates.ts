@@ -12,6 +12,9 @@ import { InvalidInputError } from '../core/errors.ts';
 import { mapConcurrently } from '../core/map-concurrently.ts';
 import { seedFrom, shuffle } from '../core/random.ts';
 import { fillTemplate } from '../core/templates.ts';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createBm25Index, splitPassages } from '../core/bm25.ts';
 import type { CandidateOutput } from './evaluate.ts';
 import { selectTeacher, type TeacherModel } from './teacher-provider.ts';
 
@@ -52,7 +55,7 @@ interface CandidateContext {
   trainExamples: readonly StoredExample[];
   /**
    * Parallel sequences of the embedded engine (the eval's concurrency). Part of an embedded candidate's fingerprint:
-   * llama.cpp's batched decoding of several sequences changes greedy answers (measured with bench:eval), so answers
+   * batched decoding rounds differently and can flip a near-tied greedy answer (bench:eval: 0-3 of 400), so answers
    * decoded one at a time and answers decoded in a batch are never mixed in the cache.
    */
   sequences: number;
@@ -74,17 +77,53 @@ export function resolveEvalCandidates(context: CandidateContext, specs: readonly
       { role: 'assistant', content: example.label! },
     ]);
   };
+  /** A candidate's system prompt, and the retrieved-context step when it has a knowledge file. */
+  const promptOf = (spec: Extract<EvalCandidate, { kind: 'prompted-base' | 'provider' }>, index: number): { system: string; knowledge: { sha256: string; k: number; context(input: string): string } | undefined } => {
+    const system = spec.prompt === undefined ? baselinePrompt : fillTemplate(spec.prompt, { labels: labels.join('\n') });
+    if (spec.knowledgeFile === undefined) return { system, knowledge: undefined };
+    const file = path.resolve(loaded.directory, spec.knowledgeFile);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new InvalidInputError(`cannot read the knowledge file ${file}: ${error instanceof Error ? error.message : String(error)}`, { file: loaded.file, field: `evaluation.candidates[${index}].knowledgeFile` });
+    }
+    const passages = splitPassages(text);
+    if (passages.length === 0) throw new InvalidInputError(`the knowledge file ${file} has no text`, { file, field: `evaluation.candidates[${index}].knowledgeFile` });
+    const index_ = createBm25Index(passages);
+    const k = spec.retrieve ?? 3;
+    return {
+      system,
+      knowledge: {
+        sha256: contentHash(passages),
+        k,
+        context: (input) => {
+          const found = index_.search(input, k);
+          return found.length === 0 ? input : `Context:\n${found.map((entry) => `- ${entry.passage}`).join('\n')}\n\nInput: ${input}`;
+        },
+      },
+    };
+  };
   return specs.map((spec, index) => {
     if (names.has(spec.name)) throw new InvalidInputError(`two candidates are named ${JSON.stringify(spec.name)}`, { file: loaded.file, field: `evaluation.candidates[${index}].name` });
     names.add(spec.name);
     if (spec.kind === 'prompted-base') {
       const shots = shotsFor(spec.shots, spec.name);
+      const { system, knowledge } = promptOf(spec, index);
       return {
         name: spec.name,
         kind: spec.kind,
-        fingerprint: contentHash({ base: base.sha256, template: chatTemplate.sha256, system: baselinePrompt, shots, decoding, engine: { sequences: context.sequences } }),
-        describe: `${base.name} prompted${spec.shots > 0 ? `, ${spec.shots}-shot` : ', zero-shot'}`,
-        messagesFor: (input) => [{ role: 'system', content: baselinePrompt }, ...shots, { role: 'user', content: input }],
+        fingerprint: contentHash({
+          base: base.sha256,
+          template: chatTemplate.sha256,
+          system,
+          shots,
+          decoding,
+          engine: { sequences: context.sequences },
+          ...(knowledge === undefined ? {} : { knowledge: { sha256: knowledge.sha256, k: knowledge.k } }),
+        }),
+        describe: `${base.name} prompted${spec.shots > 0 ? `, ${spec.shots}-shot` : ', zero-shot'}${spec.prompt === undefined ? '' : ', own prompt'}${knowledge === undefined ? '' : `, ${knowledge.k} retrieved passages`}`,
+        messagesFor: (input) => [{ role: 'system', content: system }, ...shots, { role: 'user', content: knowledge === undefined ? input : knowledge.context(input) }],
       };
     }
     if (spec.kind === 'adapter') {
@@ -110,12 +149,21 @@ export function resolveEvalCandidates(context: CandidateContext, specs: readonly
     const provider = config.providers[spec.provider];
     if (provider === undefined) throw new InvalidInputError(`no provider named ${JSON.stringify(spec.provider)}`, { file: loaded.file, field: `evaluation.candidates[${index}].provider` });
     const shots = shotsFor(spec.shots, spec.name);
+    const { system, knowledge } = promptOf(spec, index);
     return {
       name: spec.name,
       kind: spec.kind,
-      fingerprint: contentHash({ provider: spec.provider, baseUrl: provider.baseUrl, model: provider.model, system: baselinePrompt, shots, decoding }),
-      describe: `${spec.provider} ${provider.model}${spec.shots > 0 ? `, ${spec.shots}-shot` : ''}`,
-      messagesFor: (input) => [{ role: 'system', content: baselinePrompt }, ...shots, { role: 'user', content: input }],
+      fingerprint: contentHash({
+        provider: spec.provider,
+        baseUrl: provider.baseUrl,
+        model: provider.model,
+        system,
+        shots,
+        decoding,
+        ...(knowledge === undefined ? {} : { knowledge: { sha256: knowledge.sha256, k: knowledge.k } }),
+      }),
+      describe: `${spec.provider} ${provider.model}${spec.shots > 0 ? `, ${spec.shots}-shot` : ''}${spec.prompt === undefined ? '' : ', own prompt'}${knowledge === undefined ? '' : `, ${knowledge.k} retrieved passages`}`,
+      messagesFor: (input) => [{ role: 'system', content: system }, ...shots, { role: 'user', content: knowledge === undefined ? input : knowledge.context(input) }],
       provider: spec.provider,
     };
   });

@@ -16,6 +16,8 @@ const runExport = lazy(async () => (await import('./commands/export.ts')).runExp
 const runRunsList = lazy(async () => (await import('./commands/runs.ts')).runRunsList);
 const runRunsShow = lazy(async () => (await import('./commands/runs.ts')).runRunsShow);
 const runEval = lazy(async () => (await import('./commands/eval.ts')).runEval);
+const runDecide = lazy(async () => (await import('./commands/decide.ts')).runDecideCommand);
+const runEconomics = lazy(async () => (await import('./commands/decide.ts')).runEconomicsCommand);
 const runDataSplit = lazy(async () => (await import('./commands/data-curate.ts')).runDataSplit);
 const runDataFilter = lazy(async () => (await import('./commands/data-curate.ts')).runDataFilter);
 const runDataImport = lazy(async () => (await import('./commands/data-import.ts')).runDataImport);
@@ -162,6 +164,24 @@ program.command('eval')
   .option('--report <file>', 'the HTML report (default: <workspace>/eval-report.html)')
   .addOption(json)
   .action(action(runEval));
+
+for (const [name, description, handler] of [
+  ['decide', 'the three-things-true test: run prompt variants (zero/few-shot, plain/strict), classify the failures, try retrieval with decide.knowledgeFile, price both paths; one verdict: FINE-TUNE, KEEP PROMPTING, ADD RETRIEVAL/TOOLS or STAY HOSTED', runDecide],
+  ['economics', 'hosted vs tuned cost per 1,000 tasks from measured tokens, latency and training throughput; crossover volume, payback, sensitivity table, the mix of sub-tasks', runEconomics],
+] as const) {
+  const command = program.command(name)
+    .description(description)
+    .option('--workspace <dir>', 'the workspace folder (holds understudy.db and runs/)', 'understudy-demo')
+    .option('--config <file>', 'an understudy.yaml (default: the embedded Banking77 config)')
+    .addOption(new Option('--data <source>', 'config: a held-out sample of the config\'s eval file; curated: the pool\'s frozen held-out set').choices(['config', 'curated']).default('config'))
+    .option('--tasks-per-month <n>', 'traffic the sub-task gets (default: economics.tasksPerMonth)')
+    .option('--horizon <months>', 'months the tuned model serves (default: economics.horizonMonths)')
+    .option('--concurrency <n>', 'requests in flight per candidate while measuring (default: evaluation.concurrency)')
+    .option('--threads <n>', 'CPU threads of the embedded engine', (value) => Number.parseInt(value, 10))
+    .option('--report <file>', `the HTML report (default: <workspace>/${name}-report.html)`);
+  if (name === 'decide') command.option('--bar <points>', 'the quality the product needs on the primary metric, in points (default: decide.bar)');
+  command.addOption(json).action(action(handler));
+}
 
 const data = program.command('data').description('curate the task\'s data: import, generate, split, filter, review, export, stats');
 // data subcommands are registered below, one block per command.
