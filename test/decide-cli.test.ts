@@ -10,7 +10,16 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { defaultConfigText } from '../src/adapters/config-file.ts';
 import { EXAMPLES_BANKING77_DIR, PACKAGE_ROOT } from '../src/adapters/paths.ts';
+import { createEmbeddedProvider } from '../src/adapters/llm/embedded-provider.ts';
+import { createLlamaCppEngine } from '../src/adapters/llm/llama-cpp-engine.ts';
+import { createOpenAiCompatibleProvider } from '../src/adapters/llm/openai-compatible-provider.ts';
 import { HARDWARE_PRICES } from '../src/adapters/pricing/hardware-prices.ts';
+import { createHostedPricer } from '../src/adapters/pricing/hosted-prices.ts';
+import { openStore } from '../src/adapters/store/sqlite-store.ts';
+import type { GatewayLogRecord } from '../src/contracts/gateway.ts';
+import { gatewayErrorRecord, gatewayLogRecord } from '../src/pipeline/gateway-log.ts';
+import { testModelPath } from './helpers/assets.ts';
+import { sendCompletion, startOpenAiCompatibleServer } from './helpers/openai-compatible-server.ts';
 
 const CLI = path.join(PACKAGE_ROOT, 'bin', 'understudy.js');
 const directory = mkdtempSync(path.join(os.tmpdir(), 'understudy-decide-'));
@@ -142,4 +151,58 @@ test('economics prints the same figures as decide, and bad settings name the fie
   assert.equal(failed.status, 2);
   assert.equal(failed.last.field, 'economics.serving.hardware');
   assert.match(String(failed.last.error), /no machine "no-such-machine"/);
+});
+
+test('economics --actual recomputes the figures from logged calls: real embedded answers and a hosted double, next to the prediction', async () => {
+  const config = writeConfig();
+  // The hosted model cannot run here: a TEST DOUBLE, a local OpenAI-compatible server that answers with the usage a
+  // 77-label prompt gets (620 prompt tokens); the client prices it as gpt-4o-mini from the genai-prices catalog.
+  const hostedDouble = await startOpenAiCompatibleServer((_request, response) => sendCompletion(response, { text: 'card_arrival', model: 'gpt-4o-mini', usage: { prompt_tokens: 620, completion_tokens: 4 } }));
+  const hosted = createOpenAiCompatibleProvider({ id: 'openai', baseUrl: hostedDouble.baseUrl, model: 'gpt-4o-mini', price: createHostedPricer({ provider: 'openai', catalogProvider: 'openai' }) });
+  const engine = await createLlamaCppEngine({ modelPath: testModelPath(), contextSize: 1024 });
+  const tuned = createEmbeddedProvider({ engine, serving: { usdPerHour: 0.1008 } });
+  const records: GatewayLogRecord[] = [];
+  const inputs = ['Where is my new card?', 'What rate do you use for euros?', 'My top-up failed', 'I lost my card'];
+  try {
+    const started = Date.now();
+    for (const [index, input] of inputs.entries()) {
+      // An hour of traffic compressed: each call is stamped 10 minutes after the last.
+      const createdAt = new Date(started + index * 600_000);
+      const messages = [{ role: 'system' as const, content: 'Classify the banking message.' }, { role: 'user' as const, content: input }];
+      records.push(gatewayLogRecord(await hosted.complete({ messages, maxTokens: 8 }), { route: 'support-router', path: 'hosted', experiment: 'exp-1', arm: 'incumbent', createdAt }));
+      records.push(gatewayLogRecord(await tuned.complete({ messages, maxTokens: 8 }), { route: 'support-router', path: 'tuned', experiment: 'exp-1', arm: 'candidate', createdAt: new Date(createdAt.getTime() + 1000) }));
+    }
+    records.push(gatewayErrorRecord(new Error('timeout'), 5000, { route: 'support-router', path: 'tuned', provider: 'embedded', model: 'smollm2', fallback: true, createdAt: new Date(started + 1_801_000) }));
+  } finally {
+    await tuned.close();
+    await engine.dispose();
+    await hosted.close();
+    await hostedDouble.close();
+  }
+  const store = openStore(path.join(directory, 'understudy.db'));
+  store.logGatewayRequests(records);
+  store.close();
+
+  const run = cli('economics', ['--config', config, '--workspace', directory, '--actual', '--route', 'support-router']);
+  assert.equal(run.status, 0, run.stderr);
+  const actual = run.last.actual as { calls: number; hosted: { calls: number; usdPerTask: number }; tuned: { calls: number; errors: number; meanLatencyMs: number }; measuredInput: { tasksPerMonth: number; serving: { secondsPerTask: number } }; figures: { figure: string; predicted: number | null; measured: number | null; ratio: number | null }[]; notes: string[] };
+  assert.equal(actual.calls, 9);
+  assert.deepEqual([actual.hosted.calls, actual.tuned.calls, actual.tuned.errors], [4, 5, 1]);
+  // gpt-4o-mini: 620 × $0.15 + 4 × $0.60 per million tokens.
+  assert.ok(Math.abs(actual.hosted.usdPerTask - (620 * 0.15 + 4 * 0.6) / 1e6) < 1e-12, String(actual.hosted.usdPerTask));
+  const tunedLatencies = records.filter((record) => record.path === 'tuned' && record.status === 'ok').map((record) => record.latencyMs);
+  assert.ok(Math.abs(actual.tuned.meanLatencyMs - tunedLatencies.reduce((sum, value) => sum + value, 0) / 4) < 1e-9);
+  assert.ok(Math.abs(actual.measuredInput.serving.secondsPerTask - actual.tuned.meanLatencyMs / 1000) < 1e-12);
+  // 8 successful calls from minute 0 to minute 30 (+1 s): 7 gaps over that window, per month.
+  const hours = (1_801_000 - 0) / 3_600_000;
+  assert.ok(Math.abs(actual.measuredInput.tasksPerMonth - (7 / hours) * 730.5) < 1e-6 * actual.measuredInput.tasksPerMonth);
+  const figure = (name: string) => actual.figures.find((entry) => entry.figure === name)!;
+  assert.ok(figure('hosted $ per 1,000 tasks').ratio! > 0);
+  assert.equal(figure('hosted prompt tokens per task').measured, 620);
+  assert.ok(actual.notes.some((note) => /less than a day/.test(note)));
+  assert.ok(readFileSync(String(run.last.report), 'utf8').includes('id="actual"'));
+
+  const none = cli('economics', ['--config', config, '--workspace', directory, '--actual', '--route', 'no-such-route']);
+  assert.equal(none.status, 2);
+  assert.match(String(none.last.error), /no gateway calls are logged/);
 });

@@ -121,3 +121,55 @@ test('BM25 ranks by rare shared terms, with the textbook score on a worked examp
   assert.deepEqual(index.search('nothing matches', 3), []);
   assert.deepEqual(splitPassages('one two\nthree\n\n  \n\nfour five six', 2), ['one two', 'three', 'four five', 'six']);
 });
+
+test('predicted vs measured: the economics recomputed from logged gateway calls', async () => {
+  const { actualEconomics } = await import('../src/core/economics-actual.ts');
+  const call = (id: string, minute: number, path: 'hosted' | 'tuned', costUsd: number | null, latencyMs: number, status: 'ok' | 'error' = 'ok') => ({
+    requestId: id,
+    createdAt: new Date(Date.UTC(2026, 10, 30, 10, minute)).toISOString(),
+    route: 'router',
+    experiment: 'exp',
+    arm: path,
+    path,
+    provider: path === 'hosted' ? 'openai' : 'embedded',
+    model: 'm',
+    adapter: null,
+    promptTokens: path === 'hosted' ? 900 : 40,
+    completionTokens: path === 'hosted' ? 6 : 4,
+    costUsd,
+    latencyMs,
+    firstTokenMs: latencyMs / 2,
+    status,
+    fallback: false,
+    error: status === 'error' ? 'timeout' : null,
+  });
+  // 5 successful calls over 2 hours (minute 0 to 120): 4 gaps / 2 h = 2 tasks an hour = 1,461 a month.
+  const records = [
+    call('h1', 0, 'hosted', 0.0002, 800),
+    call('h2', 30, 'hosted', 0.0003, 900),
+    call('h3', 60, 'hosted', 0.0004, 1000),
+    call('t1', 90, 'tuned', 0.00001, 100),
+    call('t2', 100, 'tuned', null, 5000, 'error'),
+    call('t3', 120, 'tuned', 0.00001, 300),
+  ];
+  const actual = actualEconomics(worked, records);
+  assert.equal(actual.hosted.calls, 3);
+  close(actual.hosted.usdPerTask!, 0.0003);
+  assert.equal(actual.hosted.promptTokens, 900);
+  assert.deepEqual([actual.tuned.calls, actual.tuned.errors], [3, 1]);
+  close(actual.tuned.meanLatencyMs!, 200);
+  close(actual.window!.hours, 2);
+  close(actual.measuredInput.tasksPerMonth, 2 * HOURS_PER_MONTH);
+  // Tuned: 0.2 s × $0.72/h / 3600 / 0.5 × 1.25 = $0.0001 a task; saving $0.0002 a task: crossover $100 / $0.0002 = 500,000.
+  close(actual.measured.per1000.tunedServingUsd, 0.1);
+  close(actual.measured.crossoverTasks!, 500_000);
+  const byName = new Map(actual.figures.map((figure) => [figure.figure, figure]));
+  close(byName.get('hosted $ per 1,000 tasks')!.ratio!, 1.5);
+  close(byName.get('tuned seconds per task')!.ratio!, 4);
+  close(byName.get('crossover (tasks)')!.predicted!, 100 / 0.000175);
+  assert.ok(actual.notes.some((note) => /extrapolated from less than a day/.test(note)));
+  // No hosted calls: the hosted price stays the prediction, and says so.
+  const tunedOnly = actualEconomics(worked, records.filter((record) => record.path === 'tuned'));
+  close(tunedOnly.measuredInput.hosted.usdPerTask, worked.hosted.usdPerTask);
+  assert.ok(tunedOnly.notes.some((note) => /no priced hosted calls/.test(note)));
+});

@@ -24,7 +24,7 @@ test('the database is migrated with WAL and foreign keys on, and migrations are 
   reopened.close();
   const db = new Database(store.file);
   assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
+  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }]);
   db.close();
 });
 
@@ -139,5 +139,39 @@ test('the curation pool: a batch is one transaction, edits keep the original, re
   assert.deepEqual(relabeled.tags, ['seed', 'relabeled']);
   assert.equal(relabeled.provenance.relabeledBy, 'teacher');
   assert.equal(relabeled.provenance.file, 'a.csv');
+  store.close();
+});
+
+test('gateway calls are logged in one transaction, validated first, and listed by route and time', () => {
+  const store = freshStore();
+  const record = (id: string, createdAt: string, route = 'support-router') => ({
+    requestId: id,
+    createdAt,
+    route,
+    experiment: 'exp-1',
+    arm: 'tuned',
+    path: 'tuned' as const,
+    provider: 'embedded',
+    model: 'smollm2',
+    adapter: 'banking77',
+    promptTokens: 40,
+    completionTokens: 5,
+    costUsd: 0.00001,
+    latencyMs: 300,
+    firstTokenMs: 250,
+    status: 'ok' as const,
+    fallback: false,
+    error: null,
+  });
+  store.logGatewayRequests([record('a', '2026-11-30T10:00:00Z'), record('b', '2026-11-30T10:30:00+01:00'), record('c', '2026-11-30T12:00:00Z', 'other')]);
+  assert.deepEqual(store.listGatewayRequests().map((entry) => entry.requestId), ['b', 'a', 'c']);
+  assert.deepEqual(store.listGatewayRequests({ route: 'support-router', since: '2026-11-30T09:45:00Z' }).map((entry) => entry.requestId), ['a']);
+  assert.deepEqual(store.listGatewayRequests({ route: 'other' })[0], { ...record('c', '2026-11-30T12:00:00.000Z', 'other') });
+  // A bad record refuses the whole batch: nothing of it is written.
+  assert.throws(() => store.logGatewayRequests([record('d', '2026-11-30T13:00:00Z'), { ...record('e', '2026-11-30T13:00:00Z'), latencyMs: -1 }]), /gateway log record 1: latencyMs/);
+  assert.equal(store.listGatewayRequests().length, 3);
+  // A duplicate request id rolls back the batch too.
+  assert.throws(() => store.logGatewayRequests([record('f', '2026-11-30T13:00:00Z'), record('a', '2026-11-30T13:00:00Z')]), /UNIQUE/);
+  assert.equal(store.listGatewayRequests().length, 3);
   store.close();
 });

@@ -1,3 +1,4 @@
+import type { ActualEconomics } from '../core/economics-actual.ts';
 import type { CostCurvePoint } from '../core/economics.ts';
 import type { DecideResult } from './decide.ts';
 import type { EconomicsReport } from './economics-run.ts';
@@ -137,13 +138,23 @@ ${table(['scenario', 'hosted /1k', 'tuned /1k', 'crossover (tasks)', 'payback', 
 ${mix}`;
 }
 
-export function renderEconomicsReportHtml(report: EconomicsReport, options: { title?: string; generatedAt?: string } = {}): string {
+function actualSection(actual: ActualEconomics): string {
+  const show = (value: number | null): string => (value === null ? '—' : Math.abs(value) >= 1000 ? formatInteger(value) : escapeHtml(String(Number(value.toPrecision(4)))));
+  return `<section id="actual"><h2>Predicted vs measured</h2>
+<p>${actual.calls} gateway calls${actual.window === null ? '' : ` from ${escapeHtml(actual.window.from)} to ${escapeHtml(actual.window.to)}`}: hosted ${actual.hosted.calls} (${actual.hosted.errors} errors), tuned ${actual.tuned.calls} (${actual.tuned.errors} errors, ${actual.tuned.fallbacks} fallbacks).</p>
+${table(['figure', 'predicted', 'measured', 'measured / predicted'], actual.figures.map((figure) => [escapeHtml(figure.figure), show(figure.predicted), show(figure.measured), figure.ratio === null ? '—' : `${figure.ratio.toFixed(2)}×`]), 'numeric')}
+${actual.notes.length === 0 ? '' : `<ul>${actual.notes.map((note) => `<li class="muted">${escapeHtml(note)}</li>`).join('')}</ul>`}
+</section>`;
+}
+
+export function renderEconomicsReportHtml(report: EconomicsReport, options: { title?: string; generatedAt?: string; actual?: ActualEconomics } = {}): string {
   const title = options.title ?? 'Understudy economics';
   const verdict = report.result.paysBack
     ? `At ${formatInteger(report.input.tasksPerMonth)} tasks a month the fine-tune pays back in ${months(report.result.paybackMonths)} and saves ${money(report.result.lifetime.savingUsd)} over ${report.input.horizonMonths} months.`
     : `At ${formatInteger(report.input.tasksPerMonth)} tasks a month the fine-tune does not pay back within ${report.input.horizonMonths} months.`;
   return htmlDocument(title, ECONOMICS_STYLE, `<header><h1>${escapeHtml(title)}</h1><p class="meta">${escapeHtml(options.generatedAt ?? '')}</p><p class="verdict"><strong>${escapeHtml(verdict)}</strong></p></header>
-${economicsSections(report)}`);
+${economicsSections(report)}
+${options.actual === undefined ? '' : actualSection(options.actual)}`);
 }
 
 export function renderDecideReportHtml(decision: DecideResult, options: { generatedAt?: string } = {}): string {

@@ -200,4 +200,30 @@ CREATE TABLE eval_output_cache (
 );
 `,
   },
+  {
+    version: 5,
+    name: 'gateway request log',
+    sql: `
+CREATE TABLE gateway_requests (
+  request_id TEXT PRIMARY KEY,
+  created_at TEXT NOT NULL,
+  route TEXT NOT NULL,
+  experiment TEXT,
+  arm TEXT,
+  path TEXT NOT NULL CHECK (path IN ('hosted', 'tuned')),
+  provider TEXT NOT NULL,
+  model TEXT NOT NULL,
+  adapter TEXT,
+  prompt_tokens INTEGER,
+  completion_tokens INTEGER,
+  cost_usd REAL,
+  latency_ms REAL NOT NULL,
+  first_token_ms REAL,
+  status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+  fallback INTEGER NOT NULL,
+  error TEXT
+);
+CREATE INDEX gateway_requests_route_time ON gateway_requests (route, created_at);
+`,
+  },
 ];

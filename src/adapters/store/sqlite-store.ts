@@ -6,6 +6,8 @@ import { contentHash } from '../../core/content-hash.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { createCurationStore, type CurationStore } from './curation-store.ts';
 import type { ChatMessage } from '../../contracts/worker.ts';
+import { GatewayLogRecordSchema, type GatewayLogRecord } from '../../contracts/gateway.ts';
+import { InvalidInputError } from '../../core/errors.ts';
 
 export interface NewExample {
   input: string;
@@ -124,6 +126,10 @@ export interface Store {
   /** A candidate's stored answer to one input (`fingerprint`: what produced it; `inputHash`: the conversation). */
   cachedEvalOutput(fingerprint: string, inputHash: string): CachedEvalOutput | undefined;
   cacheEvalOutput(entry: CachedEvalOutput & { fingerprint: string; inputHash: string }): void;
+  /** Append gateway calls in one transaction (all or none); a record that breaks the schema is refused whole. */
+  logGatewayRequests(records: readonly GatewayLogRecord[]): void;
+  /** Logged gateway calls, oldest first; `route` and `since` (ISO time) narrow them. */
+  listGatewayRequests(filter?: { route?: string; since?: string }): GatewayLogRecord[];
   close(): void;
 }
 
@@ -311,11 +317,73 @@ export function openStore(file: string): Store {
       db.prepare('INSERT INTO eval_output_cache (fingerprint, input_hash, output, usage_json, cost_json, latency_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint, input_hash) DO UPDATE SET output = excluded.output, usage_json = excluded.usage_json, cost_json = excluded.cost_json, latency_ms = excluded.latency_ms')
         .run(fingerprint, inputHash, output, JSON.stringify(usage ?? null), JSON.stringify(cost ?? null), latencyMs, now());
     },
+    logGatewayRequests(records) {
+      const checked = records.map((record, index) => {
+        const parsed = GatewayLogRecordSchema.safeParse(record);
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0]!;
+          throw new InvalidInputError(`gateway log record ${index}: ${issue.path.join('.')}: ${issue.message}`, { field: issue.path.join('.') });
+        }
+        return parsed.data;
+      });
+      const insert = db.prepare(
+        'INSERT INTO gateway_requests (request_id, created_at, route, experiment, arm, path, provider, model, adapter, prompt_tokens, completion_tokens, cost_usd, latency_ms, first_token_ms, status, fallback, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      );
+      db.transaction(() => {
+        for (const record of checked) {
+          insert.run(record.requestId, new Date(record.createdAt).toISOString(), record.route, record.experiment, record.arm, record.path, record.provider, record.model, record.adapter, record.promptTokens, record.completionTokens, record.costUsd, record.latencyMs, record.firstTokenMs, record.status, record.fallback ? 1 : 0, record.error);
+        }
+      })();
+    },
+    listGatewayRequests(filter = {}) {
+      const rows = db
+        .prepare('SELECT * FROM gateway_requests WHERE (? IS NULL OR route = ?) AND (? IS NULL OR created_at >= ?) ORDER BY created_at, request_id')
+        .all(filter.route ?? null, filter.route ?? null, filter.since ?? null, filter.since === undefined ? null : new Date(filter.since).toISOString()) as GatewayRow[];
+      return rows.map((row) => ({
+        requestId: row.request_id,
+        createdAt: row.created_at,
+        route: row.route,
+        experiment: row.experiment,
+        arm: row.arm,
+        path: row.path,
+        provider: row.provider,
+        model: row.model,
+        adapter: row.adapter,
+        promptTokens: row.prompt_tokens,
+        completionTokens: row.completion_tokens,
+        costUsd: row.cost_usd,
+        latencyMs: row.latency_ms,
+        firstTokenMs: row.first_token_ms,
+        status: row.status,
+        fallback: row.fallback === 1,
+        error: row.error,
+      }));
+    },
     close() {
       db.close();
     },
   };
   return store;
+}
+
+interface GatewayRow {
+  request_id: string;
+  created_at: string;
+  route: string;
+  experiment: string | null;
+  arm: string | null;
+  path: 'hosted' | 'tuned';
+  provider: string;
+  model: string;
+  adapter: string | null;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  cost_usd: number | null;
+  latency_ms: number;
+  first_token_ms: number | null;
+  status: 'ok' | 'error';
+  fallback: number;
+  error: string | null;
 }
 
 function migrate(db: Database.Database): void {

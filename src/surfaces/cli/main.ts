@@ -180,6 +180,12 @@ for (const [name, description, handler] of [
     .option('--threads <n>', 'CPU threads of the embedded engine', (value) => Number.parseInt(value, 10))
     .option('--report <file>', `the HTML report (default: <workspace>/${name}-report.html)`);
   if (name === 'decide') command.option('--bar <points>', 'the quality the product needs on the primary metric, in points (default: decide.bar)');
+  if (name === 'economics') {
+    command
+      .option('--actual', 'recompute every figure from the gateway\'s logged calls and show it next to the prediction')
+      .option('--route <alias>', 'with --actual: only calls to this model alias')
+      .option('--since <time>', 'with --actual: only calls since this ISO date or time');
+  }
   command.addOption(json).action(action(handler));
 }
 

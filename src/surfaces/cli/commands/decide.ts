@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfigFile, type LoadedConfig } from '../../../adapters/config-file.ts';
 import { openStore, type Store } from '../../../adapters/store/sqlite-store.ts';
+import { actualEconomics, type ActualEconomics } from '../../../core/economics-actual.ts';
 import { InvalidInputError } from '../../../core/errors.ts';
 import { runDecide } from '../../../pipeline/decide.ts';
 import { money, renderDecideReportHtml, renderEconomicsReportHtml, tasksShort } from '../../../pipeline/economics-report-html.ts';
@@ -20,6 +21,10 @@ export interface EconomicsOptions {
   concurrency?: string;
   threads?: number;
   report?: string;
+  /** Recompute every figure from the gateway's logged calls and show it next to the prediction. */
+  actual?: boolean;
+  route?: string;
+  since?: string;
   json?: boolean;
 }
 
@@ -71,7 +76,9 @@ function open(options: EconomicsOptions): { loaded: LoadedConfig; store: Store; 
 export async function runEconomicsCommand(options: EconomicsOptions, output: Output): Promise<void> {
   const overrides = overridesFrom(options);
   const { loaded, store, workspace } = open(options);
+  if (options.since !== undefined && Number.isNaN(Date.parse(options.since))) throw new InvalidInputError(`--since must be an ISO date or time, got ${options.since}`, { field: '--since' });
   let report: EconomicsReport;
+  let actual: ActualEconomics | undefined;
   try {
     checkEconomicsConfig(loaded);
     const specs = economicsCandidates(loaded, store);
@@ -79,18 +86,29 @@ export async function runEconomicsCommand(options: EconomicsOptions, output: Out
     const measuring: LoadedConfig = { ...loaded, config: { ...loaded.config, evaluation: { ...evaluation, candidates: specs, scorers: [] } } };
     const result = await runEvaluation(measuring, store, evalOptionsFrom(options, output));
     report = buildEconomics(loaded, store, result, overrides);
+    if (options.actual === true) {
+      const records = store.listGatewayRequests({ ...(options.route === undefined ? {} : { route: options.route }), ...(options.since === undefined ? {} : { since: options.since }) });
+      if (records.length === 0) {
+        throw new InvalidInputError(`no gateway calls are logged in ${store.file}${options.route === undefined ? '' : ` for route ${options.route}`}${options.since === undefined ? '' : ` since ${options.since}`}`, {
+          field: '--actual',
+          hint: 'serve an experiment through the gateway first; its calls are what --actual measures',
+        });
+      }
+      actual = actualEconomics(report.input, records);
+    }
   } finally {
     store.close();
   }
   const reportFile = path.resolve(options.report ?? path.join(workspace, 'economics-report.html'));
   mkdirSync(path.dirname(reportFile), { recursive: true });
-  writeAtomic(reportFile, renderEconomicsReportHtml(report, { generatedAt: new Date().toISOString() }));
+  writeAtomic(reportFile, renderEconomicsReportHtml(report, { generatedAt: new Date().toISOString(), ...(actual === undefined ? {} : { actual }) }));
   if (!output.json) {
     printEconomics(report, output);
+    if (actual !== undefined) printActual(actual, output);
     output.info('');
     output.info(`report: ${reportFile}`);
   }
-  output.result({ ok: true, ...economicsJson(report), report: reportFile });
+  output.result({ ok: true, ...economicsJson(report), ...(actual === undefined ? {} : { actual }), report: reportFile });
 }
 
 /** `understudy decide`: the three-things-true test and one verdict. */
@@ -167,4 +185,13 @@ function printEconomics(report: EconomicsReport, output: Output): void {
     output.info(`moving the marked sub-tasks saves ${money(report.mix.monthlySavingUsd)} a month for ${money(report.mix.oneOffUsd)} one-off`);
   }
   for (const note of report.notes) output.info(`note: ${note}`);
+}
+
+function printActual(actual: ActualEconomics, output: Output): void {
+  output.info('');
+  output.info(`predicted vs measured: ${actual.calls} gateway calls${actual.window === null ? '' : ` from ${actual.window.from} to ${actual.window.to}`} (hosted ${actual.hosted.calls}, ${actual.hosted.errors} errors; tuned ${actual.tuned.calls}, ${actual.tuned.errors} errors, ${actual.tuned.fallbacks} fallbacks)`);
+  const show = (value: number | null): string => (value === null ? '—' : Math.abs(value) >= 1000 ? Math.round(value).toLocaleString('en-US') : Number(value.toPrecision(4)).toString());
+  const rows = [['figure', 'predicted', 'measured', 'measured / predicted'], ...actual.figures.map((figure) => [figure.figure, show(figure.predicted), show(figure.measured), figure.ratio === null ? '—' : `${figure.ratio.toFixed(2)}×`])];
+  for (const line of formatTable(rows, [false, true, true, true])) output.info(line);
+  for (const note of actual.notes) output.info(`note: ${note}`);
 }
