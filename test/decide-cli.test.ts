@@ -63,13 +63,26 @@ function cli(command: string, args: string[]) {
   return { status: result.status, last: JSON.parse(lines.at(-1) ?? '{}') as Record<string, unknown>, stderr: result.stderr };
 }
 
+/** The CLI without blocking this process (a test double served from here must answer it). */
+async function cliAsync(command: string, args: string[]): Promise<{ status: number | null; last: Record<string, unknown>; stderr: string }> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [CLI, command, ...args, '--json'], { cwd: directory });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  const lines = stdout.trim().split('\n').filter((line) => line.startsWith('{') && !line.startsWith('{"progress"'));
+  return { status, last: JSON.parse(lines.at(-1) ?? '{}') as Record<string, unknown>, stderr };
+}
+
 interface DecideJson {
   verdict: string;
   summary: string;
   bar: number;
   conditions: Record<'prompting' | 'retrieval' | 'volume', { holds: boolean; reason: string }>;
   prompting: { metric: string; best: string; variants: { name: string; value: number; low: number; high: number }[]; gain: { difference: number; pValue: number } | null };
-  failures: { failures: number; classified: number; counts: Record<string, number> };
+  failures: { failures: number; classified: number; counts: Record<string, number>; judged: boolean; examples: Record<string, { by: string; why: string }[]> };
   retrieval: { with: string; valueWith: number; valueWithout: number; pValue: number } | null;
   economics: EconomicsJson;
   report: string;
@@ -205,4 +218,41 @@ test('economics --actual recomputes the figures from logged calls: real embedded
   const none = cli('economics', ['--config', config, '--workspace', directory, '--actual', '--route', 'no-such-route']);
   assert.equal(none.status, 2);
   assert.match(String(none.last.error), /no gateway calls are logged/);
+});
+
+test('with a judge that finds missing knowledge in the failures, decide says ADD RETRIEVAL/TOOLS, and a re-run asks the judge nothing', async () => {
+  const config = writeConfig();
+  // The judge is a hosted model: a TEST DOUBLE, a local OpenAI-compatible server that answers the decide judge's
+  // question in its JSON shape: every failure it sees needs knowledge the input lacks (it names the input it read).
+  const judge = await startOpenAiCompatibleServer((request, response) => {
+    const user = (request.body as { messages: { content: string }[] }).messages.at(-1)!.content;
+    const input = /Input: (.*)\n/.exec(user)?.[1] ?? '';
+    sendCompletion(response, { text: JSON.stringify({ needsKnowledge: input !== '', reason: `needs the account's records for: ${input}` }), model: 'judge-model' });
+  });
+  try {
+    const judged = path.join(directory, 'judged.yaml');
+    writeFileSync(
+      judged,
+      readFileSync(config, 'utf8')
+        .replace('  knowledgeFile: knowledge.md\n', '  judge: judge\n')
+        .replace(/\nproviders: \{\}\n/, `\nproviders:\n  judge: { kind: openai-compatible, baseUrl: "${judge.baseUrl}", model: judge-model }\n`),
+    );
+    const first = await cliAsync('decide', ['--config', judged, '--workspace', directory, '--tasks-per-month', '50000000']);
+    assert.equal(first.status, 0, first.stderr);
+    const decision = first.last as unknown as DecideJson;
+    assert.equal(decision.failures.judged, true);
+    // Every failure went to the judge (fewer than judgeSample), and it found missing knowledge in each: retrieval, not training.
+    assert.equal(decision.failures.classified, decision.failures.failures);
+    assert.equal(decision.failures.counts['missing-knowledge'], decision.failures.failures);
+    assert.ok(decision.failures.examples['missing-knowledge']!.every((example) => example.by === 'judge' && /needs the account's records for: ./.test(example.why)));
+    assert.equal(judge.requests.length, decision.failures.failures, 'one judge call per failure');
+    assert.equal(decision.verdict, 'ADD RETRIEVAL/TOOLS');
+    assert.match(decision.conditions.retrieval.reason, /100.0% of the failures need knowledge the input does not carry/);
+    const again = await cliAsync('decide', ['--config', judged, '--workspace', directory, '--tasks-per-month', '50000000']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.deepEqual((again.last as unknown as DecideJson).failures.counts, decision.failures.counts);
+    assert.equal(judge.requests.length, decision.failures.failures, 'the verdicts came from the cache');
+  } finally {
+    await judge.close();
+  }
 });

@@ -275,12 +275,12 @@ export function mixView(subtasks: readonly SubtaskInput[], horizonMonths: number
     const paybackMonths = monthlySavingUsd > 0 ? subtask.oneOffUsd / monthlySavingUsd : null;
     let move = false;
     let reason: string;
-    if (subtask.qualityOk === false) reason = 'stays on the frontier model: the tuned model failed its quality gate';
-    else if (paybackMonths === null) reason = 'stays on the frontier model: the tuned model costs as much or more per task';
-    else if (paybackMonths > horizonMonths) reason = `stays on the frontier model: payback takes ${paybackMonths.toFixed(1)} months, longer than the ${horizonMonths}-month horizon`;
+    if (subtask.qualityOk === false) reason = 'the tuned model failed its quality gate';
+    else if (paybackMonths === null) reason = 'the tuned model costs as much or more per task';
+    else if (paybackMonths > horizonMonths) reason = `payback takes ${paybackMonths.toFixed(1)} months, longer than the ${horizonMonths}-month horizon`;
     else {
       move = true;
-      reason = `move: pays back in ${paybackMonths.toFixed(1)} months${subtask.qualityOk === null ? ' (quality not evaluated yet: run its gate first)' : ', quality gate passed'}`;
+      reason = `pays back in ${paybackMonths.toFixed(1)} months${subtask.qualityOk === null ? ' (quality not evaluated yet: run its gate first)' : ', quality gate passed'}`;
     }
     return { ...subtask, monthlyHostedUsd, monthlyTunedUsd, monthlySavingUsd, paybackMonths, move, reason };
   });

@@ -7,7 +7,7 @@ import { colorOf, coordinate, escapeHtml, formatInteger, formatPercent, formatTi
 const WIDTH = 880;
 /** The shared report style, plus wrapping reasons in the mix table's last column. */
 const ECONOMICS_STYLE = `${STYLE}
-table.numeric.mix td:last-child { white-space: normal; text-align: left; min-width: 280px; }
+table.numeric.mix td:last-child, table.numeric.mix th:last-child { white-space: normal; text-align: left; min-width: 280px; }
 `;
 const HEIGHT = 380;
 const MARGIN = { left: 86, right: 24, top: 34, bottom: 54 };
@@ -111,7 +111,7 @@ ${table(
     money(subtask.monthlyTunedUsd),
     money(subtask.monthlySavingUsd),
     months(subtask.paybackMonths),
-    `${subtask.move ? '<span class="right">move</span>' : '<span class="muted">stay</span>'} — ${escapeHtml(subtask.reason)}`,
+    `${subtask.move ? '<span class="right">move</span>' : '<span class="muted">stays on the frontier model</span>'} — ${escapeHtml(subtask.reason)}`,
   ]),
   'numeric mix',
 )}

@@ -135,6 +135,10 @@ export async function runDecideCommand(options: DecideOptions, output: Output): 
     output.info('');
     const counts = Object.entries(decision.failures.counts).filter(([, count]) => count > 0).map(([kind, count]) => `${count} ${kind}`).join(', ');
     output.info(`failures of ${decision.prompting.best}: ${decision.failures.failures} (${decision.failures.classified} classified: ${counts || 'none'})`);
+    for (const [kind, examples] of Object.entries(decision.failures.examples)) {
+      const example = examples?.[0];
+      if (example !== undefined) output.info(`  ${kind}: ${JSON.stringify(example.input.slice(0, 80))} → ${JSON.stringify(example.output.slice(0, 60))}, expected ${JSON.stringify(example.expected.slice(0, 60))} (${example.by}: ${example.why})`);
+    }
     printEconomics(decision.economics, output);
     output.info('');
     const mark = (holds: boolean): string => (holds ? 'holds  ' : 'NO     ');
