@@ -117,6 +117,13 @@ economics:
 #    - { name: support-router, tasksPerMonth: 5000000, hostedUsdPer1000: 0.12 }
 #    - { name: answer-synthesis, tasksPerMonth: 200000, hostedUsdPer1000: 4.5, qualityOk: false }
 
+# \`understudy serve\`: an OpenAI-compatible gateway; point your SDK's base URL at http://127.0.0.1:8787/v1.
+gateway:
+  routes:
+    banking77-intent: { target: adapter:latest, tasks: [banking77-intent] }   # the newest tuned adapter
+#    frontier: { target: provider:frontier }   # everything else stays on the frontier model
+#  defaultRoute: frontier
+
 # Curating data (\`understudy data ...\`): every field has a default; uncomment to change one.
 #curation:
 #  teacher: frontier        # a provider name, or embedded:gemma-3-270m offline

@@ -410,6 +410,33 @@ export const DecideConfigSchema = z.strictObject({
 });
 export type DecideConfig = z.infer<typeof DecideConfigSchema>;
 
+/** A model alias the gateway serves, and where its calls go. */
+export const GatewayRouteSchema = z.strictObject({
+  /**
+   * `provider:<name>`: a model under `providers` (the frontier model, a vLLM or Ollama server); `adapter:<run id>` or
+   * `adapter:latest`: a tuned adapter on the embedded engine; `base`: the embedded base model.
+   */
+  target: z.string().regex(/^(provider:[a-z0-9][a-z0-9-_]*|adapter:[A-Za-z0-9_-]+|base)$/, 'provider:<name>, adapter:<run id|latest> or base'),
+  /** Task tags routed here whatever model the client names (header `x-understudy-task`): the mix architecture. */
+  tasks: z.array(z.string().min(1)).default([]),
+});
+export type GatewayRoute = z.infer<typeof GatewayRouteSchema>;
+
+/** `understudy serve`: an OpenAI-compatible gateway over the workspace's models. */
+export const GatewayConfigSchema = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(8787),
+  routes: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'letters, digits, ., _, : and -'), GatewayRouteSchema).default({}),
+  /** The route for a model name no route has; absent: such requests get 404 model_not_found. */
+  defaultRoute: z.string().min(1).optional(),
+  /** Request bodies above this many bytes get 413. */
+  maxBodyBytes: z.number().int().positive().default(1_000_000),
+  /** Calls are logged in batches of this size, or after this many milliseconds, whichever comes first. */
+  logBatchSize: z.number().int().positive().default(256),
+  logFlushMs: z.number().int().positive().default(200),
+});
+export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
+
 export const WorkspaceConfigSchema = z.strictObject({
   version: z.literal(1),
   task: TaskSchema,
@@ -424,5 +451,6 @@ export const WorkspaceConfigSchema = z.strictObject({
   curation: CurationConfigSchema.default(CurationConfigSchema.parse({})),
   economics: EconomicsConfigSchema.default(EconomicsConfigSchema.parse({})),
   decide: DecideConfigSchema.optional(),
+  gateway: GatewayConfigSchema.default(GatewayConfigSchema.parse({})),
 });
 export type WorkspaceConfig = z.infer<typeof WorkspaceConfigSchema>;

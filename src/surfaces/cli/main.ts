@@ -18,6 +18,7 @@ const runRunsShow = lazy(async () => (await import('./commands/runs.ts')).runRun
 const runEval = lazy(async () => (await import('./commands/eval.ts')).runEval);
 const runDecide = lazy(async () => (await import('./commands/decide.ts')).runDecideCommand);
 const runEconomics = lazy(async () => (await import('./commands/decide.ts')).runEconomicsCommand);
+const runServe = lazy(async () => (await import('./commands/serve.ts')).runServe);
 const runDataSplit = lazy(async () => (await import('./commands/data-curate.ts')).runDataSplit);
 const runDataFilter = lazy(async () => (await import('./commands/data-curate.ts')).runDataFilter);
 const runDataImport = lazy(async () => (await import('./commands/data-import.ts')).runDataImport);
@@ -188,6 +189,16 @@ for (const [name, description, handler] of [
   }
   command.addOption(json).action(action(handler));
 }
+
+program.command('serve')
+  .description('the OpenAI-compatible gateway: POST /v1/chat/completions (streamed or not), GET /v1/models, GET /health; routes by model alias or task tag to hosted providers or tuned adapters; every call logged')
+  .option('--workspace <dir>', 'the workspace folder (holds understudy.db and runs/)', 'understudy-demo')
+  .option('--config <file>', 'an understudy.yaml (default: the embedded Banking77 config)')
+  .option('--host <host>', 'the address to bind (default: gateway.host, 127.0.0.1)')
+  .option('--port <port>', 'the port (default: gateway.port, 8787; 0: any free port)')
+  .option('--threads <n>', 'CPU threads of the embedded engine', (value) => Number.parseInt(value, 10))
+  .addOption(json)
+  .action(action(runServe));
 
 const data = program.command('data').description('curate the task\'s data: import, generate, split, filter, review, export, stats');
 // data subcommands are registered below, one block per command.

@@ -1,0 +1,111 @@
+import type { LoadedConfig } from '../adapters/config-file.ts';
+import { createEmbeddedProvider } from '../adapters/llm/embedded-provider.ts';
+import { BASE_MODEL_NAME, createLlamaCppEngine, type LlamaCppEngine } from '../adapters/llm/llama-cpp-engine.ts';
+import { createProviderFromConfig } from '../adapters/llm/provider-from-config.ts';
+import type { Store } from '../adapters/store/sqlite-store.ts';
+import type { GatewayLogRecord } from '../contracts/gateway.ts';
+import type { ChatProvider } from '../contracts/provider.ts';
+import { InvalidInputError } from '../core/errors.ts';
+import { resolveBaseChatTemplate, resolveBaseModel } from './run-slice.ts';
+
+/** A model alias ready to serve: its provider, the model name to send it, and which side of the economics it is. */
+export interface ResolvedGatewayRoute {
+  alias: string;
+  tasks: readonly string[];
+  provider: ChatProvider;
+  /** `ChatRequest.model` for the provider (an adapter name, or absent for the provider's own model). */
+  requestModel?: string;
+  path: GatewayLogRecord['path'];
+  /** The adapter's run id, for tuned routes. */
+  adapter?: string;
+  describe: string;
+}
+
+export interface GatewayRoutes {
+  routes: ResolvedGatewayRoute[];
+  close(): Promise<void>;
+}
+
+/**
+ * Build every configured route: providers from `providers`, and one embedded llama.cpp engine for the base and
+ * every adapter a route names (one base in memory, each adapter chosen per request).
+ */
+export async function resolveGatewayRoutes(loaded: LoadedConfig, store: Store, options: { threads?: number; sequences?: number; onMessage?: (message: string) => void } = {}): Promise<GatewayRoutes> {
+  const { config } = loaded;
+  const entries = Object.entries(config.gateway.routes);
+  if (entries.length === 0) {
+    throw new InvalidInputError('the config has no gateway routes', { file: loaded.file, field: 'gateway.routes', hint: 'add e.g. `gateway: { routes: { support-router: { target: adapter:latest } } }`' });
+  }
+  if (config.gateway.defaultRoute !== undefined && config.gateway.routes[config.gateway.defaultRoute] === undefined) {
+    throw new InvalidInputError(`gateway.defaultRoute ${JSON.stringify(config.gateway.defaultRoute)} is not a route`, { file: loaded.file, field: 'gateway.defaultRoute' });
+  }
+  const seenTasks = new Map<string, string>();
+  for (const [alias, route] of entries) {
+    for (const task of route.tasks) {
+      const other = seenTasks.get(task);
+      if (other !== undefined) throw new InvalidInputError(`task ${JSON.stringify(task)} is routed to both ${other} and ${alias}`, { file: loaded.file, field: `gateway.routes.${alias}.tasks` });
+      seenTasks.set(task, alias);
+    }
+  }
+
+  const providers = new Map<string, ChatProvider>();
+  const adapters = new Map<string, { runId: string; path: string }>();
+  for (const [alias, route] of entries) {
+    if (route.target.startsWith('provider:')) {
+      const name = route.target.slice('provider:'.length);
+      const provider = config.providers[name];
+      if (provider === undefined) throw new InvalidInputError(`route ${alias}: no provider named ${JSON.stringify(name)}`, { file: loaded.file, field: `gateway.routes.${alias}.target` });
+      if (!providers.has(name)) providers.set(name, createProviderFromConfig(name, provider, config.pricing));
+    } else if (route.target.startsWith('adapter:')) {
+      const wanted = route.target.slice('adapter:'.length);
+      const run = wanted === 'latest' ? store.listRuns().find((candidate) => candidate.status === 'succeeded' && store.getAdapterForRun(candidate.id) !== undefined) : store.getRun(wanted);
+      const adapter = run === undefined ? undefined : store.getAdapterForRun(run.id);
+      if (run === undefined || adapter === undefined) {
+        throw new InvalidInputError(`route ${alias}: ${wanted === 'latest' ? 'no finished training run in this workspace' : `no finished run ${wanted}`}`, { file: loaded.file, field: `gateway.routes.${alias}.target`, hint: 'train one with `understudy train`, or see `understudy runs list`' });
+      }
+      adapters.set(alias, { runId: run.id, path: adapter.ggufPath });
+    }
+  }
+
+  let engine: LlamaCppEngine | undefined;
+  let embedded: ChatProvider | undefined;
+  let baseName = 'base';
+  if (entries.some(([, route]) => !route.target.startsWith('provider:'))) {
+    const base = await resolveBaseModel(loaded, options.onMessage);
+    const template = await resolveBaseChatTemplate(loaded, base);
+    baseName = base.name;
+    engine = await createLlamaCppEngine({
+      modelPath: base.ggufPath,
+      chatTemplate: template.source,
+      sequences: options.sequences ?? 4,
+      ...(options.threads === undefined ? {} : { threads: options.threads }),
+      adapters: [...adapters].map(([alias, adapter]) => ({ name: alias, path: adapter.path })),
+    });
+    embedded = createEmbeddedProvider({ engine, ...(config.pricing.serving === undefined ? {} : { serving: config.pricing.serving }) });
+  }
+
+  const routes = entries.map(([alias, route]): ResolvedGatewayRoute => {
+    if (route.target.startsWith('provider:')) {
+      const name = route.target.slice('provider:'.length);
+      return { alias, tasks: route.tasks, provider: providers.get(name)!, path: 'hosted', describe: `${name} ${config.providers[name]!.model}` };
+    }
+    const adapter = adapters.get(alias);
+    return {
+      alias,
+      tasks: route.tasks,
+      provider: embedded!,
+      requestModel: adapter === undefined ? BASE_MODEL_NAME : alias,
+      path: 'tuned',
+      ...(adapter === undefined ? {} : { adapter: adapter.runId }),
+      describe: adapter === undefined ? `${baseName} (embedded base)` : `${baseName} + adapter of ${adapter.runId}`,
+    };
+  });
+  return {
+    routes,
+    async close() {
+      for (const provider of providers.values()) await provider.close();
+      await embedded?.close();
+      await engine?.dispose();
+    },
+  };
+}

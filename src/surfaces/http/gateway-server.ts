@@ -1,0 +1,51 @@
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import type { LoadedConfig } from '../../adapters/config-file.ts';
+import type { Store } from '../../adapters/store/sqlite-store.ts';
+import { createGatewayLogQueue, type GatewayLogQueue } from '../../pipeline/gateway-log-queue.ts';
+import { resolveGatewayRoutes, type ResolvedGatewayRoute } from '../../pipeline/gateway-routes.ts';
+import { createGatewayApp } from './gateway-app.ts';
+
+export interface RunningGateway {
+  /** `http://host:port` (append `/v1` for an OpenAI SDK's base URL). */
+  url: string;
+  routes: readonly ResolvedGatewayRoute[];
+  log: GatewayLogQueue;
+  /** Stop accepting connections, finish the log (no row lost), free the models. */
+  close(): Promise<void>;
+}
+
+/** Start `understudy serve`: the workspace's routes behind the OpenAI-compatible app, on host:port (0: any free port). */
+export async function startGateway(loaded: LoadedConfig, store: Store, options: { host?: string; port?: number; threads?: number; onMessage?: (message: string) => void } = {}): Promise<RunningGateway> {
+  const settings = loaded.config.gateway;
+  const resolved = await resolveGatewayRoutes(loaded, store, { ...(options.threads === undefined ? {} : { threads: options.threads }), ...(options.onMessage === undefined ? {} : { onMessage: options.onMessage }) });
+  const log = createGatewayLogQueue(store, { batchSize: settings.logBatchSize, flushMs: settings.logFlushMs });
+  const app = createGatewayApp({ routes: resolved.routes, ...(settings.defaultRoute === undefined ? {} : { defaultRoute: settings.defaultRoute }), log, maxBodyBytes: settings.maxBodyBytes });
+  const host = options.host ?? settings.host;
+  let server: ServerType;
+  try {
+    server = await new Promise<ServerType>((resolve, reject) => {
+      const started = serve({ fetch: app.fetch, hostname: host, port: options.port ?? settings.port }, () => resolve(started));
+      started.once('error', reject);
+    });
+  } catch (error) {
+    log.close();
+    await resolved.close();
+    throw error;
+  }
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${shownHost}:${address.port}`,
+    routes: resolved.routes,
+    log,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive sockets of SDK clients would hold close() open until they time out.
+      if ('closeIdleConnections' in server) server.closeIdleConnections();
+      await closed;
+      log.close();
+      await resolved.close();
+    },
+  };
+}
