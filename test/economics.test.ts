@@ -141,6 +141,7 @@ test('predicted vs measured: the economics recomputed from logged gateway calls'
     firstTokenMs: latencyMs / 2,
     status,
     fallback: false,
+    shadow: false,
     error: status === 'error' ? 'timeout' : null,
   });
   // 5 successful calls over 2 hours (minute 0 to 120): 4 gaps / 2 h = 2 tasks an hour = 1,461 a month.

@@ -161,6 +161,7 @@ test('gateway calls are logged in one transaction, validated first, and listed b
     firstTokenMs: 250,
     status: 'ok' as const,
     fallback: false,
+    shadow: false,
     error: null,
   });
   store.logGatewayRequests([record('a', '2026-11-30T10:00:00Z'), record('b', '2026-11-30T10:30:00+01:00'), record('c', '2026-11-30T12:00:00Z', 'other')]);

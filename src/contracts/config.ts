@@ -410,15 +410,43 @@ export const DecideConfigSchema = z.strictObject({
 });
 export type DecideConfig = z.infer<typeof DecideConfigSchema>;
 
+const GatewayTargetSchema = z.string().regex(/^(provider:[a-z0-9][a-z0-9-_]*|adapter:[A-Za-z0-9_-]+|base)$/, 'provider:<name>, adapter:<run id|latest> or base');
+
+/**
+ * An A/B experiment on a route: the route's target is the incumbent, `candidate` gets `weight` of the units (sticky by
+ * a hash of the unit's key), raised by `ramp` steps over time.
+ */
+export const GatewayExperimentSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-_]*$/, 'lowercase letters, digits, - and _'),
+  candidate: GatewayTargetSchema,
+  weight: z.number().min(0).max(1).default(0.5),
+  ramp: z.array(z.strictObject({ from: z.iso.datetime({ offset: true }), weight: z.number().min(0).max(1) })).default([]),
+  /** `split`: the candidate answers its units; `shadow`: the incumbent answers everyone, the candidate answers its units in the background. */
+  mode: z.enum(['split', 'shadow']).default('split'),
+  /** Kill switch: everyone gets the incumbent. */
+  killed: z.boolean().default(false),
+  /** The header with the unit's key (a user or session id); absent on a request: the body's `user`, else the request id. */
+  keyHeader: z.string().min(1).default('x-understudy-user'),
+  /** The candidate's deadline; past it the incumbent answers. */
+  timeoutMs: z.number().int().positive().default(10_000),
+  /** Check the candidate's answer with the task's validator (a label of the set, JSON valid under the schema); a failure falls back. */
+  validate: z.boolean().default(false),
+  /** Stop sending to the candidate after this many consecutive failures, for `cooldownMs`. */
+  breakerFailures: z.number().int().positive().default(5),
+  breakerCooldownMs: z.number().int().positive().default(30_000),
+});
+export type GatewayExperiment = z.infer<typeof GatewayExperimentSchema>;
+
 /** A model alias the gateway serves, and where its calls go. */
 export const GatewayRouteSchema = z.strictObject({
   /**
    * `provider:<name>`: a model under `providers` (the frontier model, a vLLM or Ollama server); `adapter:<run id>` or
    * `adapter:latest`: a tuned adapter on the embedded engine; `base`: the embedded base model.
    */
-  target: z.string().regex(/^(provider:[a-z0-9][a-z0-9-_]*|adapter:[A-Za-z0-9_-]+|base)$/, 'provider:<name>, adapter:<run id|latest> or base'),
+  target: GatewayTargetSchema,
   /** Task tags routed here whatever model the client names (header `x-understudy-task`): the mix architecture. */
   tasks: z.array(z.string().min(1)).default([]),
+  experiment: GatewayExperimentSchema.optional(),
 });
 export type GatewayRoute = z.infer<typeof GatewayRouteSchema>;
 

@@ -27,6 +27,8 @@ export const GatewayLogRecordSchema = z.strictObject({
   status: z.enum(['ok', 'error']),
   /** The answer came from the fallback target after this path failed. */
   fallback: z.boolean(),
+  /** A shadow call: the candidate answered in the background; the client got the incumbent's answer. */
+  shadow: z.boolean(),
   error: z.string().nullable(),
 });
 export type GatewayLogRecord = z.infer<typeof GatewayLogRecordSchema>;

@@ -83,7 +83,8 @@ export function actualEconomics(predictedInput: EconomicsInput, records: readonl
   if (tuned.meanLatencyMs !== null) {
     measuredInput.serving = { ...predictedInput.serving, secondsPerTask: tuned.meanLatencyMs / 1000, source: `mean latency of ${tuned.calls - tuned.errors} tuned calls from the gateway log` };
   } else notes.push('no successful tuned calls were logged: the serving time stays the prediction');
-  const served = hosted.calls - hosted.errors + (tuned.calls - tuned.errors);
+  // Shadow calls measure the tuned path's latency but are not traffic: the client was served by the incumbent.
+  const served = records.filter((record) => record.status === 'ok' && !record.shadow).length;
   if (options.tasksPerMonth !== undefined) measuredInput.tasksPerMonth = options.tasksPerMonth;
   else if (window !== null && window.hours > 0 && served > 1) {
     // n calls span n - 1 gaps: the rate is (n - 1) / window, not n / window.

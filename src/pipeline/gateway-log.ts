@@ -9,6 +9,7 @@ export interface GatewayCallMeta {
   arm?: string;
   adapter?: string;
   fallback?: boolean;
+  shadow?: boolean;
   requestId?: string;
   /** When the request arrived; default now. */
   createdAt?: Date;
@@ -33,6 +34,7 @@ export function gatewayLogRecord(result: ChatResult, meta: GatewayCallMeta): Gat
     firstTokenMs: result.latency.firstTokenMs,
     status: 'ok',
     fallback: meta.fallback ?? false,
+    shadow: meta.shadow ?? false,
     error: null,
   };
 }
@@ -56,6 +58,7 @@ export function gatewayErrorRecord(error: unknown, latencyMs: number, meta: Gate
     firstTokenMs: null,
     status: 'error',
     fallback: meta.fallback ?? false,
+    shadow: meta.shadow ?? false,
     error: error instanceof Error ? error.message : String(error),
   };
 }

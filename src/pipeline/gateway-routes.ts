@@ -3,22 +3,39 @@ import { createEmbeddedProvider } from '../adapters/llm/embedded-provider.ts';
 import { BASE_MODEL_NAME, createLlamaCppEngine, type LlamaCppEngine } from '../adapters/llm/llama-cpp-engine.ts';
 import { createProviderFromConfig } from '../adapters/llm/provider-from-config.ts';
 import type { Store } from '../adapters/store/sqlite-store.ts';
+import type { GatewayExperiment } from '../contracts/config.ts';
 import type { GatewayLogRecord } from '../contracts/gateway.ts';
+import { createCircuitBreaker, type CircuitBreaker } from '../core/ab-assignment.ts';
+import { validateJsonSchema } from '../core/json-schema-validate.ts';
 import type { ChatProvider } from '../contracts/provider.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import { resolveBaseChatTemplate, resolveBaseModel } from './run-slice.ts';
 
-/** A model alias ready to serve: its provider, the model name to send it, and which side of the economics it is. */
-export interface ResolvedGatewayRoute {
-  alias: string;
-  tasks: readonly string[];
+/** Where a call goes: a provider, the model name to send it, and which side of the economics it is. */
+export interface GatewayTarget {
   provider: ChatProvider;
   /** `ChatRequest.model` for the provider (an adapter name, or absent for the provider's own model). */
   requestModel?: string;
   path: GatewayLogRecord['path'];
-  /** The adapter's run id, for tuned routes. */
+  /** The adapter's run id, for tuned targets. */
   adapter?: string;
   describe: string;
+}
+
+/** A route's experiment, resolved: the candidate target, the settings, and its circuit breaker. */
+export interface ResolvedExperiment {
+  settings: GatewayExperiment;
+  candidate: GatewayTarget;
+  breaker: CircuitBreaker;
+  /** Checks an answer with the task's validator; returns why it fails, or undefined. */
+  validate?: (text: string) => string | undefined;
+}
+
+/** A model alias ready to serve: the incumbent target, and an experiment when one runs on it. */
+export interface ResolvedGatewayRoute extends GatewayTarget {
+  alias: string;
+  tasks: readonly string[];
+  experiment?: ResolvedExperiment;
 }
 
 export interface GatewayRoutes {
@@ -49,28 +66,34 @@ export async function resolveGatewayRoutes(loaded: LoadedConfig, store: Store, o
   }
 
   const providers = new Map<string, ChatProvider>();
+  /** Adapters by the engine name they are registered under (`<alias>` or `<alias>/candidate`). */
   const adapters = new Map<string, { runId: string; path: string }>();
+  const targets: { key: string; alias: string; target: string; field: string }[] = [];
   for (const [alias, route] of entries) {
-    if (route.target.startsWith('provider:')) {
-      const name = route.target.slice('provider:'.length);
+    targets.push({ key: alias, alias, target: route.target, field: `gateway.routes.${alias}.target` });
+    if (route.experiment !== undefined) targets.push({ key: `${alias}/candidate`, alias, target: route.experiment.candidate, field: `gateway.routes.${alias}.experiment.candidate` });
+  }
+  for (const { key, alias, target, field } of targets) {
+    if (target.startsWith('provider:')) {
+      const name = target.slice('provider:'.length);
       const provider = config.providers[name];
-      if (provider === undefined) throw new InvalidInputError(`route ${alias}: no provider named ${JSON.stringify(name)}`, { file: loaded.file, field: `gateway.routes.${alias}.target` });
+      if (provider === undefined) throw new InvalidInputError(`route ${alias}: no provider named ${JSON.stringify(name)}`, { file: loaded.file, field });
       if (!providers.has(name)) providers.set(name, createProviderFromConfig(name, provider, config.pricing));
-    } else if (route.target.startsWith('adapter:')) {
-      const wanted = route.target.slice('adapter:'.length);
+    } else if (target.startsWith('adapter:')) {
+      const wanted = target.slice('adapter:'.length);
       const run = wanted === 'latest' ? store.listRuns().find((candidate) => candidate.status === 'succeeded' && store.getAdapterForRun(candidate.id) !== undefined) : store.getRun(wanted);
       const adapter = run === undefined ? undefined : store.getAdapterForRun(run.id);
       if (run === undefined || adapter === undefined) {
-        throw new InvalidInputError(`route ${alias}: ${wanted === 'latest' ? 'no finished training run in this workspace' : `no finished run ${wanted}`}`, { file: loaded.file, field: `gateway.routes.${alias}.target`, hint: 'train one with `understudy train`, or see `understudy runs list`' });
+        throw new InvalidInputError(`route ${alias}: ${wanted === 'latest' ? 'no finished training run in this workspace' : `no finished run ${wanted}`}`, { file: loaded.file, field, hint: 'train one with `understudy train`, or see `understudy runs list`' });
       }
-      adapters.set(alias, { runId: run.id, path: adapter.ggufPath });
+      adapters.set(key, { runId: run.id, path: adapter.ggufPath });
     }
   }
 
   let engine: LlamaCppEngine | undefined;
   let embedded: ChatProvider | undefined;
   let baseName = 'base';
-  if (entries.some(([, route]) => !route.target.startsWith('provider:'))) {
+  if (targets.some(({ target }) => !target.startsWith('provider:'))) {
     const base = await resolveBaseModel(loaded, options.onMessage);
     const template = await resolveBaseChatTemplate(loaded, base);
     baseName = base.name;
@@ -84,20 +107,37 @@ export async function resolveGatewayRoutes(loaded: LoadedConfig, store: Store, o
     embedded = createEmbeddedProvider({ engine, ...(config.pricing.serving === undefined ? {} : { serving: config.pricing.serving }) });
   }
 
-  const routes = entries.map(([alias, route]): ResolvedGatewayRoute => {
-    if (route.target.startsWith('provider:')) {
-      const name = route.target.slice('provider:'.length);
-      return { alias, tasks: route.tasks, provider: providers.get(name)!, path: 'hosted', describe: `${name} ${config.providers[name]!.model}` };
+  const targetOf = (key: string, target: string): GatewayTarget => {
+    if (target.startsWith('provider:')) {
+      const name = target.slice('provider:'.length);
+      return { provider: providers.get(name)!, path: 'hosted', describe: `${name} ${config.providers[name]!.model}` };
     }
-    const adapter = adapters.get(alias);
+    const adapter = adapters.get(key);
     return {
-      alias,
-      tasks: route.tasks,
       provider: embedded!,
-      requestModel: adapter === undefined ? BASE_MODEL_NAME : alias,
+      requestModel: adapter === undefined ? BASE_MODEL_NAME : key,
       path: 'tuned',
       ...(adapter === undefined ? {} : { adapter: adapter.runId }),
       describe: adapter === undefined ? `${baseName} (embedded base)` : `${baseName} + adapter of ${adapter.runId}`,
+    };
+  };
+  const validator = taskValidator(loaded);
+  const routes = entries.map(([alias, route]): ResolvedGatewayRoute => {
+    const experiment = route.experiment;
+    return {
+      alias,
+      tasks: route.tasks,
+      ...targetOf(alias, route.target),
+      ...(experiment === undefined
+        ? {}
+        : {
+            experiment: {
+              settings: experiment,
+              candidate: targetOf(`${alias}/candidate`, experiment.candidate),
+              breaker: createCircuitBreaker({ failures: experiment.breakerFailures, cooldownMs: experiment.breakerCooldownMs }),
+              ...(experiment.validate ? { validate: validator } : {}),
+            },
+          }),
     };
   });
   return {
@@ -107,5 +147,24 @@ export async function resolveGatewayRoutes(loaded: LoadedConfig, store: Store, o
       await embedded?.close();
       await engine?.dispose();
     },
+  };
+}
+
+/** The task's validator: a label of the set, or JSON valid under the task's schema. */
+function taskValidator(loaded: LoadedConfig): (text: string) => string | undefined {
+  const output = loaded.config.task.output;
+  if (output.type === 'labels') {
+    const labels = new Set(loaded.labels);
+    return (text) => (labels.has(text.trim()) ? undefined : `${JSON.stringify(text.slice(0, 60))} is not one of the task's labels`);
+  }
+  return (text) => {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      return 'the answer is not JSON';
+    }
+    const violations = validateJsonSchema(output.schema, value);
+    return violations.length === 0 ? undefined : `the answer breaks the task's schema: ${violations[0]!.path} ${violations[0]!.message}`;
   };
 }

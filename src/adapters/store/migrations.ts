@@ -221,6 +221,7 @@ CREATE TABLE gateway_requests (
   first_token_ms REAL,
   status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
   fallback INTEGER NOT NULL,
+  shadow INTEGER NOT NULL,
   error TEXT
 );
 CREATE INDEX gateway_requests_route_time ON gateway_requests (route, created_at);

@@ -327,11 +327,11 @@ export function openStore(file: string): Store {
         return parsed.data;
       });
       const insert = db.prepare(
-        'INSERT INTO gateway_requests (request_id, created_at, route, experiment, arm, path, provider, model, adapter, prompt_tokens, completion_tokens, cost_usd, latency_ms, first_token_ms, status, fallback, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO gateway_requests (request_id, created_at, route, experiment, arm, path, provider, model, adapter, prompt_tokens, completion_tokens, cost_usd, latency_ms, first_token_ms, status, fallback, shadow, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       );
       db.transaction(() => {
         for (const record of checked) {
-          insert.run(record.requestId, new Date(record.createdAt).toISOString(), record.route, record.experiment, record.arm, record.path, record.provider, record.model, record.adapter, record.promptTokens, record.completionTokens, record.costUsd, record.latencyMs, record.firstTokenMs, record.status, record.fallback ? 1 : 0, record.error);
+          insert.run(record.requestId, new Date(record.createdAt).toISOString(), record.route, record.experiment, record.arm, record.path, record.provider, record.model, record.adapter, record.promptTokens, record.completionTokens, record.costUsd, record.latencyMs, record.firstTokenMs, record.status, record.fallback ? 1 : 0, record.shadow ? 1 : 0, record.error);
         }
       })();
     },
@@ -356,6 +356,7 @@ export function openStore(file: string): Store {
         firstTokenMs: row.first_token_ms,
         status: row.status,
         fallback: row.fallback === 1,
+        shadow: row.shadow === 1,
         error: row.error,
       }));
     },
@@ -383,6 +384,7 @@ interface GatewayRow {
   first_token_ms: number | null;
   status: 'ok' | 'error';
   fallback: number;
+  shadow: number;
   error: string | null;
 }
 

@@ -7,7 +7,9 @@ import type { ChatRequest, ChatResult, FinishReason } from '../../contracts/prov
 import { ProviderError, UnderstudyError } from '../../core/errors.ts';
 import type { GatewayLogQueue } from '../../pipeline/gateway-log-queue.ts';
 import { gatewayErrorRecord, gatewayLogRecord } from '../../pipeline/gateway-log.ts';
-import type { ResolvedGatewayRoute } from '../../pipeline/gateway-routes.ts';
+import type { GatewayCallMeta } from '../../pipeline/gateway-log.ts';
+import type { GatewayTarget, ResolvedGatewayRoute } from '../../pipeline/gateway-routes.ts';
+import { assignmentPosition, weightAt } from '../../core/ab-assignment.ts';
 
 /** The OpenAI chat completions request fields the gateway understands; anything else is ignored, as OpenAI does. */
 const ContentPartSchema = z.object({ type: z.literal('text'), text: z.string() });
@@ -36,6 +38,7 @@ const ChatCompletionBodySchema = z.object({
     .nullable()
     .optional(),
   metadata: z.record(z.string(), z.string()).nullable().optional(),
+  user: z.string().min(1).optional(),
 });
 type ChatCompletionBody = z.infer<typeof ChatCompletionBodySchema>;
 
@@ -74,7 +77,7 @@ function textOf(content: ChatCompletionBody['messages'][number]['content']): str
 }
 
 /** The provider request for an OpenAI body (`model` is the route's, not the client's). */
-function toChatRequest(body: ChatCompletionBody, route: ResolvedGatewayRoute): ChatRequest {
+function toChatRequest(body: ChatCompletionBody, route: GatewayTarget): ChatRequest {
   const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
   const stop = body.stop === null || body.stop === undefined ? undefined : typeof body.stop === 'string' ? [body.stop] : body.stop;
   return {
@@ -143,24 +146,89 @@ export function createGatewayApp(options: GatewayAppOptions): Hono {
       if (route === undefined) {
         return openAiError(context, 404, `the model ${JSON.stringify(body.model)} does not exist: known models are ${[...byAlias.keys()].join(', ')}`, 'invalid_request_error', 'model_not_found', 'model');
       }
-      const request = toChatRequest(body, route);
-      const meta = { route: route.alias, path: route.path, arm: route.alias, requestId, createdAt: arrived, ...(route.adapter === undefined ? {} : { adapter: route.adapter }) };
       context.header('x-request-id', requestId);
       context.header('x-understudy-route', route.alias);
-      context.header('x-understudy-arm', route.alias);
       const completionId = `chatcmpl-${requestId}`;
       const created = Math.floor(arrived.getTime() / 1000);
-      const started = now();
+      const experiment = route.experiment;
+
+      // Which arm: the incumbent (the route's target), or the candidate for the units below its weight.
+      let arm: 'incumbent' | 'candidate' | undefined;
+      let shadow = false;
+      if (experiment !== undefined) {
+        const settings = experiment.settings;
+        const key = context.req.header(settings.keyHeader) ?? body.user ?? requestId;
+        const weight = settings.killed ? 0 : weightAt(settings.weight, settings.ramp, now());
+        const inCandidate = assignmentPosition(settings.name, key) < weight;
+        if (settings.mode === 'shadow') {
+          arm = 'incumbent';
+          shadow = inCandidate && experiment.breaker.allow();
+        } else if (inCandidate && experiment.breaker.allow()) arm = 'candidate';
+        else {
+          arm = 'incumbent';
+          if (inCandidate) context.header('x-understudy-breaker', 'open');
+        }
+        context.header('x-understudy-experiment', settings.name);
+      }
+      const metaFor = (target: GatewayTarget, armName: string | undefined, extra: Partial<GatewayCallMeta> = {}): GatewayCallMeta => ({
+        route: route.alias,
+        path: target.path,
+        // The request id names the answer the client got; a shadow call or a failed candidate attempt gets its own.
+        requestId: extra.shadow === true ? randomUUID() : requestId,
+        createdAt: arrived,
+        ...(experiment === undefined ? {} : { experiment: experiment.settings.name }),
+        ...(armName === undefined ? {} : { arm: armName }),
+        ...(target.adapter === undefined ? {} : { adapter: target.adapter }),
+        ...extra,
+      });
+
+      /** The candidate's answer within its deadline and validator, or why not (logged, counted by the breaker). */
+      const tryCandidate = async (extra: Partial<GatewayCallMeta>): Promise<ChatResult | undefined> => {
+        const candidate = experiment!.candidate;
+        const started = now();
+        const signal = AbortSignal.any([context.req.raw.signal, AbortSignal.timeout(experiment!.settings.timeoutMs)]);
+        try {
+          const result = await candidate.provider.complete(toChatRequest(body, candidate), { signal });
+          const invalid = experiment!.validate?.(result.text);
+          if (invalid !== undefined) throw new ProviderError(`the candidate's answer failed the task's validator: ${invalid}`, { failure: 'constraint-violated', provider: candidate.provider.id });
+          experiment!.breaker.success();
+          options.log.push(gatewayLogRecord(result, metaFor(candidate, 'candidate', extra)));
+          return result;
+        } catch (error) {
+          experiment!.breaker.failure();
+          const failedMeta = metaFor(candidate, 'candidate', extra);
+          options.log.push(gatewayErrorRecord(error, now() - started, { ...failedMeta, ...(extra.shadow === true ? {} : { requestId: randomUUID() }), provider: candidate.provider.id, model: candidate.describe }));
+          return undefined;
+        }
+      };
+      if (shadow) void tryCandidate({ shadow: true });
+
+      let answered: ChatResult | undefined;
+      let fallback = false;
+      if (arm === 'candidate') {
+        answered = await tryCandidate({});
+        if (answered === undefined) {
+          fallback = true;
+          context.header('x-understudy-fallback', 'candidate-failed');
+        }
+      }
+      const servingArm = answered !== undefined ? 'candidate' : arm === undefined ? undefined : 'incumbent';
+      if (servingArm !== undefined) context.header('x-understudy-arm', servingArm);
+      const incumbentMeta = metaFor(route, servingArm, fallback ? { fallback: true } : {});
+      const incumbentRequest = toChatRequest(body, route);
 
       if (body.stream !== true) {
-        let result: ChatResult;
-        try {
-          result = await route.provider.complete(request, { signal: context.req.raw.signal });
-        } catch (error) {
-          options.log.push(gatewayErrorRecord(error, now() - started, { ...meta, provider: route.provider.id, model: route.describe }));
-          throw error;
+        let result = answered;
+        if (result === undefined) {
+          const started = now();
+          try {
+            result = await route.provider.complete(incumbentRequest, { signal: context.req.raw.signal });
+          } catch (error) {
+            options.log.push(gatewayErrorRecord(error, now() - started, { ...incumbentMeta, provider: route.provider.id, model: route.describe }));
+            throw error;
+          }
+          options.log.push(gatewayLogRecord(result, incumbentMeta));
         }
-        options.log.push(gatewayLogRecord(result, meta));
         return context.json({
           id: completionId,
           object: 'chat.completion',
@@ -179,27 +247,36 @@ export function createGatewayApp(options: GatewayAppOptions): Hono {
       return streamSSE(context, async (stream) => {
         const chunk = (delta: Record<string, unknown>, finishReason: string | null, usage?: Record<string, number>): string =>
           JSON.stringify({ id: completionId, object: 'chat.completion.chunk', created, model: route.alias, choices: usage === undefined ? [{ index: 0, delta, finish_reason: finishReason, logprobs: null }] : [], ...(usage === undefined ? {} : { usage }) });
-        await stream.writeSSE({ data: chunk({ role: 'assistant', content: '' }, null) });
-        try {
-          for await (const event of route.provider.stream(request, { signal: context.req.raw.signal })) {
-            if (event.type === 'delta') {
-              await stream.writeSSE({ data: chunk({ content: event.text }, null) });
-              continue;
-            }
-            const result = event.result;
-            options.log.push(gatewayLogRecord(result, meta));
-            await stream.writeSSE({ data: chunk({}, finishReasonOf(result.finishReason)) });
-            if (includeUsage) {
-              const prompt = result.usage?.promptTokens ?? 0;
-              const completion = result.usage?.completionTokens ?? 0;
-              await stream.writeSSE({ data: chunk({}, null, { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }) });
-            }
+        const finish = async (result: ChatResult): Promise<void> => {
+          await stream.writeSSE({ data: chunk({}, finishReasonOf(result.finishReason)) });
+          if (includeUsage) {
+            const prompt = result.usage?.promptTokens ?? 0;
+            const completion = result.usage?.completionTokens ?? 0;
+            await stream.writeSSE({ data: chunk({}, null, { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }) });
           }
-        } catch (error) {
-          // Headers are gone: the error travels as an SSE event in OpenAI's error shape, then the stream ends.
-          options.log.push(gatewayErrorRecord(error, now() - started, { ...meta, provider: route.provider.id, model: route.describe }));
-          const mapped = providerStatus(error);
-          await stream.writeSSE({ data: JSON.stringify({ error: { message: error instanceof Error ? error.message : String(error), type: mapped.type, param: null, code: mapped.code } }) });
+        };
+        await stream.writeSSE({ data: chunk({ role: 'assistant', content: '' }, null) });
+        if (answered !== undefined) {
+          // The candidate was checked whole (deadline, validator) before the client saw any of it: one delta.
+          await stream.writeSSE({ data: chunk({ content: answered.text }, null) });
+          await finish(answered);
+        } else {
+          const started = now();
+          try {
+            for await (const event of route.provider.stream(incumbentRequest, { signal: context.req.raw.signal })) {
+              if (event.type === 'delta') {
+                await stream.writeSSE({ data: chunk({ content: event.text }, null) });
+                continue;
+              }
+              options.log.push(gatewayLogRecord(event.result, incumbentMeta));
+              await finish(event.result);
+            }
+          } catch (error) {
+            // Headers are gone: the error travels as an SSE event in OpenAI's error shape, then the stream ends.
+            options.log.push(gatewayErrorRecord(error, now() - started, { ...incumbentMeta, provider: route.provider.id, model: route.describe }));
+            const mapped = providerStatus(error);
+            await stream.writeSSE({ data: JSON.stringify({ error: { message: error instanceof Error ? error.message : String(error), type: mapped.type, param: null, code: mapped.code } }) });
+          }
         }
         await stream.writeSSE({ data: '[DONE]' });
       });
