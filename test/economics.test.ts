@@ -143,6 +143,8 @@ test('predicted vs measured: the economics recomputed from logged gateway calls'
     fallback: false,
     shadow: false,
     error: status === 'error' ? 'timeout' : null,
+    messages: null,
+    response: null,
   });
   // 5 successful calls over 2 hours (minute 0 to 120): 4 gaps / 2 h = 2 tasks an hour = 1,461 a month.
   const records = [

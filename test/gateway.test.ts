@@ -22,7 +22,7 @@ let client: OpenAI;
 
 function configText(hostedUrl: string, port = 0): string {
   return defaultConfigText(path.relative(directory, EXAMPLES_BANKING77_DIR))
-    .replace(/\ngateway:\n(?: {2}.*\n|#.*\n)*/, `\ngateway:\n  port: ${port}\n  logFlushMs: 50\n  maxBodyBytes: 20000\n  defaultRoute: frontier\n  routes:\n    support-router: { target: base, tasks: [classify] }\n    frontier: { target: "provider:frontier" }\n`)
+    .replace(/\ngateway:\n(?: {2}.*\n|#.*\n)*/, `\ngateway:\n  port: ${port}\n  logFlushMs: 50\n  redactPii: true\n  maxBodyBytes: 20000\n  defaultRoute: frontier\n  routes:\n    support-router: { target: base, tasks: [classify] }\n    frontier: { target: "provider:frontier" }\n`)
     .replace(/\nproviders: \{\}\n/, `\nproviders:\n  frontier: { kind: openai-compatible, baseUrl: "${hostedUrl}", model: gpt-4o-mini, priceAs: openai, maxRetries: 0 }\n`);
 }
 
@@ -122,6 +122,24 @@ test('every completion is logged exactly once, with its route, side, tokens, pri
     assert.ok(record.latencyMs > 0 && record.promptTokens! > 0);
   }
   assert.ok(!JSON.stringify(logged).includes('not-checked'), 'the client key is never stored');
+});
+
+test('messages and answers are stored with secrets and personal data redacted, and feedback attaches to a request id', async () => {
+  const { response } = await client.chat.completions
+    .create({ model: 'frontier', messages: [{ role: 'user', content: 'I am jo@example.com, card 4111 1111 1111 1111, key sk-abcdefghijklmnopqrstuv' }], max_tokens: 4 })
+    .withResponse();
+  const requestId = response.headers.get('x-request-id')!;
+  const feedback = await fetch(`${gateway.url}/v1/feedback`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request_id: requestId, score: 0, correction: 'card_linking' }) });
+  assert.equal(feedback.status, 200);
+  const logged = store.listGatewayRequests().find((record) => record.requestId === requestId)!;
+  assert.deepEqual(logged.messages, [{ role: 'user', content: 'I am [EMAIL], card [CARD], key [REDACTED_SECRET]' }]);
+  assert.equal(logged.response, 'card_arrival');
+  assert.deepEqual(store.listGatewayFeedback().map((entry) => [entry.requestId, entry.score, entry.correction]), [[requestId, 0, 'card_linking']]);
+  const unknown = await fetch(`${gateway.url}/v1/feedback`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request_id: 'nope', score: 1 }) });
+  assert.equal(unknown.status, 404);
+  const empty = await fetch(`${gateway.url}/v1/feedback`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request_id: requestId }) });
+  assert.equal(empty.status, 400);
+  assert.match(((await empty.json()) as { error: { message: string } }).error.message, /a score, a correction/);
 });
 
 test('understudy serve runs until SIGTERM and flushes the log before it exits', async () => {

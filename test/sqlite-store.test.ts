@@ -163,6 +163,8 @@ test('gateway calls are logged in one transaction, validated first, and listed b
     fallback: false,
     shadow: false,
     error: null,
+    messages: [{ role: 'user', content: 'where is my card' }],
+    response: 'card_arrival',
   });
   store.logGatewayRequests([record('a', '2026-11-30T10:00:00Z'), record('b', '2026-11-30T10:30:00+01:00'), record('c', '2026-11-30T12:00:00Z', 'other')]);
   assert.deepEqual(store.listGatewayRequests().map((entry) => entry.requestId), ['b', 'a', 'c']);

@@ -462,6 +462,10 @@ export const GatewayConfigSchema = z.strictObject({
   /** Calls are logged in batches of this size, or after this many milliseconds, whichever comes first. */
   logBatchSize: z.number().int().positive().default(256),
   logFlushMs: z.number().int().positive().default(200),
+  /** Keep each call's messages and answer in the log (what \`data import --from-logs\` reads); secrets are always redacted. */
+  storeBodies: z.boolean().default(true),
+  /** Also redact e-mail addresses, card numbers, IBANs and phone numbers before storing. */
+  redactPii: z.boolean().default(false),
 });
 export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
 

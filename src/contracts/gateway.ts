@@ -30,5 +30,28 @@ export const GatewayLogRecordSchema = z.strictObject({
   /** A shadow call: the candidate answered in the background; the client got the incumbent's answer. */
   shadow: z.boolean(),
   error: z.string().nullable(),
+  /** The conversation sent (secrets always redacted, personal data when `gateway.redactPii` is on); null when not kept. */
+  messages: z.array(z.object({ role: z.string(), content: z.string() })).nullable(),
+  /** The answer's text, redacted the same way; null for errors. */
+  response: z.string().nullable(),
 });
 export type GatewayLogRecord = z.infer<typeof GatewayLogRecordSchema>;
+
+/** `POST /v1/feedback`: a score or a correction for the answer a request id names. */
+export const GatewayFeedbackSchema = z.strictObject({
+  request_id: z.string().min(1),
+  /** 0-1: how good the answer was (1 = right). */
+  score: z.number().min(0).max(1).optional(),
+  /** The right answer, when the user corrected it. */
+  correction: z.string().min(1).optional(),
+  comment: z.string().max(2000).optional(),
+}).refine((value) => value.score !== undefined || value.correction !== undefined, { message: 'give a score, a correction, or both' });
+export type GatewayFeedback = z.infer<typeof GatewayFeedbackSchema>;
+
+export interface StoredFeedback {
+  requestId: string;
+  createdAt: string;
+  score: number | null;
+  correction: string | null;
+  comment: string | null;
+}

@@ -13,6 +13,10 @@ export interface GatewayCallMeta {
   requestId?: string;
   /** When the request arrived; default now. */
   createdAt?: Date;
+  /** The conversation, already redacted; absent: not kept. */
+  messages?: GatewayLogRecord['messages'];
+  /** Redacts the answer before it is stored (the same redaction as the messages). */
+  redact?: (text: string) => string;
 }
 
 /** The log record of a call a provider answered: tokens, priced cost (null when unknown, never 0), latency. */
@@ -36,6 +40,8 @@ export function gatewayLogRecord(result: ChatResult, meta: GatewayCallMeta): Gat
     fallback: meta.fallback ?? false,
     shadow: meta.shadow ?? false,
     error: null,
+    messages: meta.messages ?? null,
+    response: meta.messages === undefined ? null : (meta.redact ?? ((text: string) => text))(result.text),
   };
 }
 
@@ -60,5 +66,7 @@ export function gatewayErrorRecord(error: unknown, latencyMs: number, meta: Gate
     fallback: meta.fallback ?? false,
     shadow: meta.shadow ?? false,
     error: error instanceof Error ? error.message : String(error),
+    messages: meta.messages ?? null,
+    response: null,
   };
 }

@@ -222,9 +222,19 @@ CREATE TABLE gateway_requests (
   status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
   fallback INTEGER NOT NULL,
   shadow INTEGER NOT NULL,
-  error TEXT
+  error TEXT,
+  messages_json TEXT,
+  response_text TEXT
 );
 CREATE INDEX gateway_requests_route_time ON gateway_requests (route, created_at);
+CREATE TABLE gateway_feedback (
+  request_id TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  score REAL,
+  correction TEXT,
+  comment TEXT
+);
+CREATE INDEX gateway_feedback_request ON gateway_feedback (request_id);
 `,
   },
 ];

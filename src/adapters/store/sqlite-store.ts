@@ -6,7 +6,7 @@ import { contentHash } from '../../core/content-hash.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { createCurationStore, type CurationStore } from './curation-store.ts';
 import type { ChatMessage } from '../../contracts/worker.ts';
-import { GatewayLogRecordSchema, type GatewayLogRecord } from '../../contracts/gateway.ts';
+import { GatewayLogRecordSchema, type GatewayLogRecord, type StoredFeedback } from '../../contracts/gateway.ts';
 import { InvalidInputError } from '../../core/errors.ts';
 
 export interface NewExample {
@@ -130,6 +130,10 @@ export interface Store {
   logGatewayRequests(records: readonly GatewayLogRecord[]): void;
   /** Logged gateway calls, oldest first; `route` and `since` (ISO time) narrow them. */
   listGatewayRequests(filter?: { route?: string; since?: string }): GatewayLogRecord[];
+  /** Attach feedback to a logged request; an unknown request id is refused. */
+  addGatewayFeedback(feedback: { requestId: string; score?: number; correction?: string; comment?: string }): StoredFeedback;
+  /** Every feedback row, oldest first (a request may have several: the newest wins in analysis). */
+  listGatewayFeedback(): StoredFeedback[];
   close(): void;
 }
 
@@ -327,11 +331,11 @@ export function openStore(file: string): Store {
         return parsed.data;
       });
       const insert = db.prepare(
-        'INSERT INTO gateway_requests (request_id, created_at, route, experiment, arm, path, provider, model, adapter, prompt_tokens, completion_tokens, cost_usd, latency_ms, first_token_ms, status, fallback, shadow, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO gateway_requests (request_id, created_at, route, experiment, arm, path, provider, model, adapter, prompt_tokens, completion_tokens, cost_usd, latency_ms, first_token_ms, status, fallback, shadow, error, messages_json, response_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       );
       db.transaction(() => {
         for (const record of checked) {
-          insert.run(record.requestId, new Date(record.createdAt).toISOString(), record.route, record.experiment, record.arm, record.path, record.provider, record.model, record.adapter, record.promptTokens, record.completionTokens, record.costUsd, record.latencyMs, record.firstTokenMs, record.status, record.fallback ? 1 : 0, record.shadow ? 1 : 0, record.error);
+          insert.run(record.requestId, new Date(record.createdAt).toISOString(), record.route, record.experiment, record.arm, record.path, record.provider, record.model, record.adapter, record.promptTokens, record.completionTokens, record.costUsd, record.latencyMs, record.firstTokenMs, record.status, record.fallback ? 1 : 0, record.shadow ? 1 : 0, record.error, record.messages === null ? null : JSON.stringify(record.messages), record.response);
         }
       })();
     },
@@ -358,6 +362,24 @@ export function openStore(file: string): Store {
         fallback: row.fallback === 1,
         shadow: row.shadow === 1,
         error: row.error,
+        messages: row.messages_json === null ? null : (JSON.parse(row.messages_json) as GatewayLogRecord['messages']),
+        response: row.response_text,
+      }));
+    },
+    addGatewayFeedback({ requestId, score, correction, comment }) {
+      const known = db.prepare('SELECT 1 FROM gateway_requests WHERE request_id = ?').get(requestId);
+      if (known === undefined) throw new InvalidInputError(`no logged request ${JSON.stringify(requestId)}`, { field: 'request_id' });
+      const stored: StoredFeedback = { requestId, createdAt: now(), score: score ?? null, correction: correction ?? null, comment: comment ?? null };
+      db.prepare('INSERT INTO gateway_feedback (request_id, created_at, score, correction, comment) VALUES (?, ?, ?, ?, ?)').run(stored.requestId, stored.createdAt, stored.score, stored.correction, stored.comment);
+      return stored;
+    },
+    listGatewayFeedback() {
+      return (db.prepare('SELECT request_id, created_at, score, correction, comment FROM gateway_feedback ORDER BY created_at, rowid').all() as { request_id: string; created_at: string; score: number | null; correction: string | null; comment: string | null }[]).map((row) => ({
+        requestId: row.request_id,
+        createdAt: row.created_at,
+        score: row.score,
+        correction: row.correction,
+        comment: row.comment,
       }));
     },
     close() {
@@ -386,6 +408,8 @@ interface GatewayRow {
   fallback: number;
   shadow: number;
   error: string | null;
+  messages_json: string | null;
+  response_text: string | null;
 }
 
 function migrate(db: Database.Database): void {

@@ -3,6 +3,7 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
+import { GatewayFeedbackSchema, type GatewayFeedback, type StoredFeedback } from '../../contracts/gateway.ts';
 import type { ChatRequest, ChatResult, FinishReason } from '../../contracts/provider.ts';
 import { ProviderError, UnderstudyError } from '../../core/errors.ts';
 import type { GatewayLogQueue } from '../../pipeline/gateway-log-queue.ts';
@@ -44,6 +45,11 @@ type ChatCompletionBody = z.infer<typeof ChatCompletionBodySchema>;
 
 export interface GatewayAppOptions {
   routes: readonly ResolvedGatewayRoute[];
+  /** Keep messages and answers in the log, through `redact`. */
+  storeBodies: boolean;
+  redact: (text: string) => string;
+  /** Stores feedback for a logged request id (the log is flushed first); throws InvalidInputError for an unknown id. */
+  feedback: (feedback: GatewayFeedback) => StoredFeedback;
   /** The route for a model name no route has; absent: 404. */
   defaultRoute?: string;
   log: GatewayLogQueue;
@@ -116,6 +122,27 @@ export function createGatewayApp(options: GatewayAppOptions): Hono {
     context.json({ object: 'list', data: options.routes.map((route) => ({ id: route.alias, object: 'model', created: 0, owned_by: route.describe })) }),
   );
 
+  app.post('/v1/feedback', async (context) => {
+    let raw: unknown;
+    try {
+      raw = await context.req.json();
+    } catch {
+      return openAiError(context, 400, 'the request body is not valid JSON', 'invalid_request_error', 'invalid_json');
+    }
+    const parsed = GatewayFeedbackSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      return openAiError(context, 400, `${issue.path.join('.') || 'body'}: ${issue.message}`, 'invalid_request_error', 'invalid_value', issue.path.join('.') || null);
+    }
+    try {
+      const stored = options.feedback(parsed.data);
+      return context.json({ ok: true, request_id: stored.requestId, created_at: stored.createdAt });
+    } catch (error) {
+      if (UnderstudyError.isInstance(error) && error.name === 'InvalidInputError') return openAiError(context, 404, error.message, 'invalid_request_error', 'request_not_found', 'request_id');
+      throw error;
+    }
+  });
+
   app.post(
     '/v1/chat/completions',
     bodyLimit({
@@ -170,6 +197,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono {
         }
         context.header('x-understudy-experiment', settings.name);
       }
+      const loggedMessages = options.storeBodies ? body.messages.map((message) => ({ role: message.role, content: options.redact(textOf(message.content)) })) : undefined;
       const metaFor = (target: GatewayTarget, armName: string | undefined, extra: Partial<GatewayCallMeta> = {}): GatewayCallMeta => ({
         route: route.alias,
         path: target.path,
@@ -179,6 +207,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono {
         ...(experiment === undefined ? {} : { experiment: experiment.settings.name }),
         ...(armName === undefined ? {} : { arm: armName }),
         ...(target.adapter === undefined ? {} : { adapter: target.adapter }),
+        ...(loggedMessages === undefined ? {} : { messages: loggedMessages, redact: options.redact }),
         ...extra,
       });
 

@@ -4,6 +4,7 @@ import type { LoadedConfig } from '../../adapters/config-file.ts';
 import type { Store } from '../../adapters/store/sqlite-store.ts';
 import { createGatewayLogQueue, type GatewayLogQueue } from '../../pipeline/gateway-log-queue.ts';
 import { resolveGatewayRoutes, type ResolvedGatewayRoute } from '../../pipeline/gateway-routes.ts';
+import { createRedactor } from '../../core/redact.ts';
 import { createGatewayApp } from './gateway-app.ts';
 
 export interface RunningGateway {
@@ -20,7 +21,23 @@ export async function startGateway(loaded: LoadedConfig, store: Store, options: 
   const settings = loaded.config.gateway;
   const resolved = await resolveGatewayRoutes(loaded, store, { ...(options.threads === undefined ? {} : { threads: options.threads }), ...(options.onMessage === undefined ? {} : { onMessage: options.onMessage }) });
   const log = createGatewayLogQueue(store, { batchSize: settings.logBatchSize, flushMs: settings.logFlushMs });
-  const app = createGatewayApp({ routes: resolved.routes, ...(settings.defaultRoute === undefined ? {} : { defaultRoute: settings.defaultRoute }), log, maxBodyBytes: settings.maxBodyBytes });
+  const app = createGatewayApp({
+    routes: resolved.routes,
+    ...(settings.defaultRoute === undefined ? {} : { defaultRoute: settings.defaultRoute }),
+    log,
+    maxBodyBytes: settings.maxBodyBytes,
+    storeBodies: settings.storeBodies,
+    redact: createRedactor({ pii: settings.redactPii }),
+    feedback: (feedback) => {
+      log.flush();
+      return store.addGatewayFeedback({
+        requestId: feedback.request_id,
+        ...(feedback.score === undefined ? {} : { score: feedback.score }),
+        ...(feedback.correction === undefined ? {} : { correction: feedback.correction }),
+        ...(feedback.comment === undefined ? {} : { comment: feedback.comment }),
+      });
+    },
+  });
   const host = options.host ?? settings.host;
   let server: ServerType;
   try {
