@@ -3,13 +3,14 @@
 // SmolLM2 GGUF on the embedded engine or, for the fault cases, a TEST DOUBLE upstream; the incumbent hosted model is
 // a TEST DOUBLE too (local OpenAI-compatible servers on 127.0.0.1; a hosted model cannot run here).
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
 import { defaultConfigText, loadConfigFile } from '../src/adapters/config-file.ts';
-import { EXAMPLES_BANKING77_DIR } from '../src/adapters/paths.ts';
+import { EXAMPLES_BANKING77_DIR, PACKAGE_ROOT } from '../src/adapters/paths.ts';
 import { openStore, type Store } from '../src/adapters/store/sqlite-store.ts';
 import { assignmentPosition } from '../src/core/ab-assignment.ts';
 import { startGateway, type RunningGateway } from '../src/surfaces/http/gateway-server.ts';
@@ -41,7 +42,7 @@ before(async () => {
         '  logFlushMs: 20',
         '  routes:',
         '    split: { target: "provider:frontier", experiment: { name: split-test, candidate: base, weight: 0.5 } }',
-        '    killed: { target: "provider:frontier", experiment: { name: split-test, candidate: base, weight: 1, killed: true } }',
+        '    killed: { target: "provider:frontier", experiment: { name: killed-test, candidate: base, weight: 1, killed: true } }',
         '    shadowed: { target: "provider:frontier", experiment: { name: shadow-test, candidate: base, weight: 1, mode: shadow } }',
         '    checked: { target: "provider:frontier", experiment: { name: checked-test, candidate: base, weight: 1, validate: true, breakerFailures: 2, breakerCooldownMs: 600000 } }',
         '    slow: { target: "provider:frontier", experiment: { name: slow-test, candidate: "provider:slow", weight: 1, timeoutMs: 300 } }',
@@ -130,4 +131,45 @@ test('a candidate that fails the validator, times out or returns 500 falls back 
   const slowLog = store.listGatewayRequests({ route: 'slow' });
   assert.ok(slowLog.some((record) => record.arm === 'candidate' && record.status === 'error'));
   assert.ok(store.listGatewayRequests({ route: 'broken' }).some((record) => record.arm === 'candidate' && /500|exploded/.test(record.error ?? '')));
+});
+
+function cli(args: string[]): { status: number | null; last: Record<string, unknown>; stdout: string } {
+  const result = spawnSync(process.execPath, [path.join(PACKAGE_ROOT, 'bin', 'understudy.js'), ...args, '--config', path.join(directory, 'understudy.yaml'), '--workspace', directory], { encoding: 'utf8', timeout: 120_000 });
+  const lines = result.stdout.trim().split('\n').filter((line) => line.startsWith('{'));
+  return { status: result.status, last: JSON.parse(lines.at(-1) ?? '{}') as Record<string, unknown>, stdout: result.stdout };
+}
+
+test('ab report scores the arms (the validator, or feedback where given), checks the split, recommends; promote and rollback reach the running gateway', async () => {
+  gateway.log.flush();
+  // The candidate (the base model, 3 tokens of free text) never writes a Banking77 label; the incumbent always does.
+  const report = cli(['ab', 'report', 'split-test', '--json']);
+  assert.equal(report.status, 0, report.stdout);
+  const analysis = report.last.analysis as { arms: Record<'incumbent' | 'candidate', { calls: number; quality: number }>; srm: { pValue: number; mismatch: boolean }; sequential: { difference: number; pValue: number }; recommendation: string };
+  assert.equal(analysis.arms.incumbent.quality, 1);
+  assert.equal(analysis.arms.candidate.quality, 0);
+  assert.equal(analysis.arms.incumbent.calls + analysis.arms.candidate.calls, 30);
+  assert.equal(analysis.srm.mismatch, false);
+  assert.equal(analysis.recommendation, 'ROLL BACK');
+  assert.ok(analysis.sequential.pValue < 0.05 && analysis.sequential.difference === -1);
+
+  // Feedback wins over the validator: mark one incumbent answer wrong.
+  const incumbentCall = store.listGatewayRequests({ route: 'split' }).find((record) => record.arm === 'incumbent')!;
+  const feedback = await fetch(`${gateway.url}/v1/feedback`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request_id: incumbentCall.requestId, correction: 'card_linking' }) });
+  assert.equal(feedback.status, 200);
+  const rescored = cli(['ab', 'report', 'split-test', '--json']).last as { scoring: { feedback: number }; analysis: { arms: { incumbent: { quality: number; scored: number } } } };
+  assert.equal(rescored.scoring.feedback, 1);
+  const incumbentScored = rescored.analysis.arms.incumbent.scored;
+  assert.ok(Math.abs(rescored.analysis.arms.incumbent.quality - (incumbentScored - 1) / incumbentScored) < 1e-12);
+
+  const candidateUser = Array.from({ length: 50 }, (_, index) => `user-${index}`).find((user) => assignmentPosition('split-test', user) < 0.5)!;
+  const incumbentUser = Array.from({ length: 50 }, (_, index) => `user-${index}`).find((user) => assignmentPosition('split-test', user) >= 0.5)!;
+  assert.equal(cli(['ab', 'rollback', 'split-test', '--note', 'worse quality', '--json']).status, 0);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const rolledBack = await ask('split', candidateUser);
+  assert.deepEqual([rolledBack.response.headers.get('x-understudy-arm'), rolledBack.response.headers.get('x-understudy-experiment-state')], ['incumbent', 'rolled-back']);
+  assert.equal(cli(['ab', 'promote', 'split-test', '--json']).status, 0);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const promoted = await ask('split', incumbentUser);
+  assert.deepEqual([promoted.response.headers.get('x-understudy-arm'), promoted.response.headers.get('x-understudy-experiment-state')], ['candidate', 'promoted']);
+  assert.equal(cli(['ab', 'report', 'no-such-experiment', '--json']).status, 2);
 });

@@ -48,6 +48,9 @@ export const GatewayFeedbackSchema = z.strictObject({
 }).refine((value) => value.score !== undefined || value.correction !== undefined, { message: 'give a score, a correction, or both' });
 export type GatewayFeedback = z.infer<typeof GatewayFeedbackSchema>;
 
+/** An experiment's rollout state: running as configured, promoted (everyone gets the candidate), rolled back (everyone gets the incumbent). */
+export type ExperimentState = 'running' | 'promoted' | 'rolled-back';
+
 export interface StoredFeedback {
   requestId: string;
   createdAt: string;

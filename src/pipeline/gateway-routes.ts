@@ -151,7 +151,7 @@ export async function resolveGatewayRoutes(loaded: LoadedConfig, store: Store, o
 }
 
 /** The task's validator: a label of the set, or JSON valid under the task's schema. */
-function taskValidator(loaded: LoadedConfig): (text: string) => string | undefined {
+export function taskValidator(loaded: LoadedConfig): (text: string) => string | undefined {
   const output = loaded.config.task.output;
   if (output.type === 'labels') {
     const labels = new Set(loaded.labels);

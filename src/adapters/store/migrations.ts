@@ -235,6 +235,12 @@ CREATE TABLE gateway_feedback (
   comment TEXT
 );
 CREATE INDEX gateway_feedback_request ON gateway_feedback (request_id);
+CREATE TABLE gateway_experiment_state (
+  experiment TEXT PRIMARY KEY,
+  state TEXT NOT NULL CHECK (state IN ('running', 'promoted', 'rolled-back')),
+  changed_at TEXT NOT NULL,
+  note TEXT NOT NULL
+);
 `,
   },
 ];

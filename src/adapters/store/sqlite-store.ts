@@ -6,7 +6,7 @@ import { contentHash } from '../../core/content-hash.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { createCurationStore, type CurationStore } from './curation-store.ts';
 import type { ChatMessage } from '../../contracts/worker.ts';
-import { GatewayLogRecordSchema, type GatewayLogRecord, type StoredFeedback } from '../../contracts/gateway.ts';
+import { GatewayLogRecordSchema, type ExperimentState, type GatewayLogRecord, type StoredFeedback } from '../../contracts/gateway.ts';
 import { InvalidInputError } from '../../core/errors.ts';
 
 export interface NewExample {
@@ -134,6 +134,9 @@ export interface Store {
   addGatewayFeedback(feedback: { requestId: string; score?: number; correction?: string; comment?: string }): StoredFeedback;
   /** Every feedback row, oldest first (a request may have several: the newest wins in analysis). */
   listGatewayFeedback(): StoredFeedback[];
+  /** `understudy ab promote|rollback`: a running gateway picks the state up within a second. */
+  setExperimentState(experiment: string, state: ExperimentState, note: string): void;
+  experimentStates(): Map<string, { state: ExperimentState; changedAt: string; note: string }>;
   close(): void;
 }
 
@@ -381,6 +384,13 @@ export function openStore(file: string): Store {
         correction: row.correction,
         comment: row.comment,
       }));
+    },
+    setExperimentState(experiment, state, note) {
+      db.prepare('INSERT INTO gateway_experiment_state (experiment, state, changed_at, note) VALUES (?, ?, ?, ?) ON CONFLICT (experiment) DO UPDATE SET state = excluded.state, changed_at = excluded.changed_at, note = excluded.note').run(experiment, state, now(), note);
+    },
+    experimentStates() {
+      const rows = db.prepare('SELECT experiment, state, changed_at, note FROM gateway_experiment_state').all() as { experiment: string; state: ExperimentState; changed_at: string; note: string }[];
+      return new Map(rows.map((row) => [row.experiment, { state: row.state, changedAt: row.changed_at, note: row.note }]));
     },
     close() {
       db.close();

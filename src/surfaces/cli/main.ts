@@ -19,6 +19,9 @@ const runEval = lazy(async () => (await import('./commands/eval.ts')).runEval);
 const runDecide = lazy(async () => (await import('./commands/decide.ts')).runDecideCommand);
 const runEconomics = lazy(async () => (await import('./commands/decide.ts')).runEconomicsCommand);
 const runServe = lazy(async () => (await import('./commands/serve.ts')).runServe);
+const runAbReport = lazy(async () => (await import('./commands/ab.ts')).runAbReport);
+const runAbPromote = lazy(async () => (await import('./commands/ab.ts')).abStateCommand('promoted'));
+const runAbRollback = lazy(async () => (await import('./commands/ab.ts')).abStateCommand('rolled-back'));
 const runDataSplit = lazy(async () => (await import('./commands/data-curate.ts')).runDataSplit);
 const runDataFilter = lazy(async () => (await import('./commands/data-curate.ts')).runDataFilter);
 const runDataImport = lazy(async () => (await import('./commands/data-import.ts')).runDataImport);
@@ -199,6 +202,30 @@ program.command('serve')
   .option('--threads <n>', 'CPU threads of the embedded engine', (value) => Number.parseInt(value, 10))
   .addOption(json)
   .action(action(runServe));
+
+const ab = program.command('ab').description('A/B experiments on gateway routes: report, promote, roll back');
+ab.command('report')
+  .description('per-arm quality (feedback, else the task\'s validator), cost per 1,000 tasks, latency p50/p95, the sample ratio check, an always-valid sequential test, and a recommendation')
+  .argument('<experiment>', 'the experiment name (gateway.routes.<route>.experiment.name)')
+  .option('--workspace <dir>', 'the workspace folder (holds understudy.db)', 'understudy-demo')
+  .option('--config <file>', 'an understudy.yaml (default: the embedded Banking77 config)')
+  .option('--min-per-arm <n>', 'scored outcomes per arm before a non-inferior candidate may be promoted (default 100)', (value) => Number.parseInt(value, 10))
+  .option('--margin <points>', 'the quality the candidate may lose and still be promoted when cheaper or faster (default 2)')
+  .addOption(json)
+  .action(action(runAbReport));
+for (const [name, description, handler] of [
+  ['promote', 'send every request of the experiment\'s route to the candidate (a running gateway applies it within a second)', runAbPromote],
+  ['rollback', 'send every request of the experiment\'s route back to the incumbent', runAbRollback],
+] as const) {
+  ab.command(name)
+    .description(description)
+    .argument('<experiment>', 'the experiment name')
+    .option('--note <text>', 'why, kept with the state')
+    .option('--workspace <dir>', 'the workspace folder (holds understudy.db)', 'understudy-demo')
+    .option('--config <file>', 'an understudy.yaml (default: the embedded Banking77 config)')
+    .addOption(json)
+    .action(action(handler));
+}
 
 const data = program.command('data').description('curate the task\'s data: import, generate, split, filter, review, export, stats');
 // data subcommands are registered below, one block per command.

@@ -3,7 +3,7 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
-import { GatewayFeedbackSchema, type GatewayFeedback, type StoredFeedback } from '../../contracts/gateway.ts';
+import { GatewayFeedbackSchema, type ExperimentState, type GatewayFeedback, type StoredFeedback } from '../../contracts/gateway.ts';
 import type { ChatRequest, ChatResult, FinishReason } from '../../contracts/provider.ts';
 import { ProviderError, UnderstudyError } from '../../core/errors.ts';
 import type { GatewayLogQueue } from '../../pipeline/gateway-log-queue.ts';
@@ -54,6 +54,8 @@ export interface GatewayAppOptions {
   defaultRoute?: string;
   log: GatewayLogQueue;
   maxBodyBytes: number;
+  /** The rollout state `understudy ab promote|rollback` set for an experiment; undefined: as configured. */
+  experimentState?: (experiment: string) => ExperimentState | undefined;
   now?: () => number;
 }
 
@@ -185,9 +187,11 @@ export function createGatewayApp(options: GatewayAppOptions): Hono {
       if (experiment !== undefined) {
         const settings = experiment.settings;
         const key = context.req.header(settings.keyHeader) ?? body.user ?? requestId;
-        const weight = settings.killed ? 0 : weightAt(settings.weight, settings.ramp, now());
+        const state = options.experimentState?.(settings.name);
+        const weight = state === 'rolled-back' || (state !== 'promoted' && settings.killed) ? 0 : state === 'promoted' ? 1 : weightAt(settings.weight, settings.ramp, now());
         const inCandidate = assignmentPosition(settings.name, key) < weight;
-        if (settings.mode === 'shadow') {
+        if (state !== undefined) context.header('x-understudy-experiment-state', state);
+        if (settings.mode === 'shadow' && state !== 'promoted') {
           arm = 'incumbent';
           shadow = inCandidate && experiment.breaker.allow();
         } else if (inCandidate && experiment.breaker.allow()) arm = 'candidate';

@@ -21,6 +21,16 @@ export async function startGateway(loaded: LoadedConfig, store: Store, options: 
   const settings = loaded.config.gateway;
   const resolved = await resolveGatewayRoutes(loaded, store, { ...(options.threads === undefined ? {} : { threads: options.threads }), ...(options.onMessage === undefined ? {} : { onMessage: options.onMessage }) });
   const log = createGatewayLogQueue(store, { batchSize: settings.logBatchSize, flushMs: settings.logFlushMs });
+  // Promote and roll back reach a running gateway through the store, read once a second.
+  let states = store.experimentStates();
+  const poll = setInterval(() => {
+    try {
+      states = store.experimentStates();
+    } catch {
+      // The store is closing: keep the last known states.
+    }
+  }, 1000);
+  poll.unref();
   const app = createGatewayApp({
     routes: resolved.routes,
     ...(settings.defaultRoute === undefined ? {} : { defaultRoute: settings.defaultRoute }),
@@ -28,6 +38,7 @@ export async function startGateway(loaded: LoadedConfig, store: Store, options: 
     maxBodyBytes: settings.maxBodyBytes,
     storeBodies: settings.storeBodies,
     redact: createRedactor({ pii: settings.redactPii }),
+    experimentState: (experiment) => states.get(experiment)?.state,
     feedback: (feedback) => {
       log.flush();
       return store.addGatewayFeedback({
@@ -46,6 +57,7 @@ export async function startGateway(loaded: LoadedConfig, store: Store, options: 
       started.once('error', reject);
     });
   } catch (error) {
+    clearInterval(poll);
     log.close();
     await resolved.close();
     throw error;
@@ -57,6 +69,7 @@ export async function startGateway(loaded: LoadedConfig, store: Store, options: 
     routes: resolved.routes,
     log,
     async close() {
+      clearInterval(poll);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Keep-alive sockets of SDK clients would hold close() open until they time out.
       if ('closeIdleConnections' in server) server.closeIdleConnections();
