@@ -163,7 +163,7 @@ test('a missing file, missing columns and the gateway-logs format: exit 2 before
   assert.match(String(column.last.error), /column "question" is not in the header/);
   const gateway = run(directory, ['slice.csv', '--format', 'gateway-logs', '--workspace', workspace, '--json']);
   assert.equal(gateway.status, 2);
-  assert.match(String(gateway.last.error), /gateway-logs format is not available yet/);
+  assert.match(String(gateway.last.error), /gateway logs are not read from a file/);
   assert.equal(pool(workspace).batches.length, 0);
 });
 

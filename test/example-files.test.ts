@@ -185,9 +185,9 @@ test('nlupp: canonical JSON answers (sorted intents, slot texts), the line each 
   assert.equal(nluppAnswer({ intents: ['b', 'a', 'b'] }), '{"intents":["a","b"],"slots":{}}');
 });
 
-test('nlupp needs a json-schema task; gateway-logs is not available yet: both refused before reading', () => {
+test('nlupp needs a json-schema task; gateway-logs is not a file format: both refused before reading', () => {
   const file = fixture('[]', 'json');
   assert.throws(() => readExampleFile({ file, format: 'nlupp', task: labelTask }), (error: unknown) => error instanceof InvalidInputError && error.field === 'format' && /needs a json-schema task/.test(error.message));
-  assert.throws(() => readExampleFile({ file, format: 'gateway-logs', task: labelTask }), (error: unknown) => error instanceof InvalidInputError && error.field === 'format' && /not available yet.*issue 8/.test(error.message));
+  assert.throws(() => readExampleFile({ file, format: 'gateway-logs', task: labelTask }), (error: unknown) => error instanceof InvalidInputError && error.field === 'format' && /not read from a file/.test(error.message) && /--from-logs/.test(error.hint ?? ''));
   assert.throws(() => readExampleFile({ file: fixture('{"text": "x"}', 'json'), format: 'nlupp', task: schemaTask }), /must be a JSON array/);
 });

@@ -2,7 +2,7 @@
 // 127.0.0.1, in front of the real SmolLM2 GGUF on the embedded llama.cpp engine and a hosted model. The hosted model
 // cannot run here: it is a TEST DOUBLE, a local OpenAI-compatible server that speaks the chat completions protocol.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -140,6 +140,33 @@ test('messages and answers are stored with secrets and personal data redacted, a
   const empty = await fetch(`${gateway.url}/v1/feedback`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request_id: requestId }) });
   assert.equal(empty.status, 400);
   assert.match(((await empty.json()) as { error: { message: string } }).error.message, /a score, a correction/);
+});
+
+test('data import --from-logs turns logged calls into pool examples: corrections as answers, the rest unlabeled or as served', async () => {
+  gateway.log.flush();
+  const config = path.join(directory, 'understudy.yaml');
+  const importLogs = (args: string[]) => {
+    const result = spawnSync(process.execPath, [path.join(PACKAGE_ROOT, 'bin', 'understudy.js'), 'data', 'import', '--from-logs', '--config', config, '--workspace', directory, '--no-token-check', ...args, '--json'], { encoding: 'utf8', timeout: 120_000 });
+    return { status: result.status, last: JSON.parse(result.stdout.trim().split('\n').filter((line) => line.startsWith('{')).at(-1) ?? '{}') as { selected: number; added: number; byLabel: Record<string, number>; batchId: string | null; alreadyImported?: unknown; error?: string } };
+  };
+  const okCalls = store.listGatewayRequests().filter((record) => record.status === 'ok' && !record.shadow).length;
+  const corrected = importLogs(['--feedback', 'corrected']);
+  assert.equal(corrected.status, 0);
+  assert.deepEqual([corrected.last.selected, corrected.last.added, corrected.last.byLabel], [1, 1, { card_linking: 1 }]);
+  const all = importLogs([]);
+  assert.equal(all.last.selected, okCalls);
+  assert.equal(all.last.byLabel.card_linking, 1);
+  assert.equal(all.last.byLabel['(unlabeled)'], okCalls - 1);
+  assert.equal(importLogs([]).last.alreadyImported !== undefined, true, 'the same selection is not imported twice');
+  // The frontier's served answers are valid labels: with --answers served they come labeled.
+  const served = importLogs(['--route', 'frontier', '--answers', 'served']);
+  const frontierCalls = store.listGatewayRequests({ route: 'frontier' }).filter((record) => record.status === 'ok').length;
+  assert.deepEqual(served.last.byLabel, { card_arrival: frontierCalls - 1, card_linking: 1 });
+  const pool = store.curation.listPool('banking77-intent').filter((example) => example.source === 'log');
+  assert.ok(pool.every((example) => example.messages[0]!.content === loadConfigFile(config).config.task.systemPrompt), 'log examples train with the task\'s own system prompt');
+  assert.ok(pool.some((example) => example.tags.includes('corrected') && example.tags.includes('route:frontier')));
+  assert.ok(!JSON.stringify(pool).includes('jo@example.com'), 'the redacted text is what enters the pool');
+  assert.equal(importLogs(['--since', 'yesterday']).status, 2);
 });
 
 test('understudy serve runs until SIGTERM and flushes the log before it exits', async () => {

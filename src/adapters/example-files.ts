@@ -19,7 +19,7 @@ import { InvalidInputError } from '../core/errors.ts';
  * - `trl-prompt-completion`: JSONL `{"prompt": messages | text, "completion": messages | text}`.
  * - `trl-messages`: JSONL `{"messages": [...]}` (TRL's conversational format).
  * - `nlupp`: an NLU++ fold file, a JSON array of `{text, intents?, slots?}` (json-schema tasks only).
- * - `gateway-logs`: recorded traffic of the gateway (not available yet).
+ * - `gateway-logs`: not a file format: the gateway's calls are read from the workspace store by `data import --from-logs`.
  */
 export const EXAMPLE_FILE_FORMATS = ['csv', 'openai', 'trl-prompt-completion', 'trl-messages', 'nlupp', 'gateway-logs'] as const;
 export type ExampleFileFormat = (typeof EXAMPLE_FILE_FORMATS)[number];
@@ -74,10 +74,10 @@ export function checkExampleFile(options: Pick<ReadExampleFileOptions, 'file' | 
     throw new InvalidInputError(`unknown format ${JSON.stringify(format)} (formats: ${EXAMPLE_FILE_FORMATS.join(', ')})`, { file, field: 'format' });
   }
   if (format === 'gateway-logs') {
-    throw new InvalidInputError('the gateway-logs format is not available yet: the gateway that records traffic is not built (issue 8)', {
+    throw new InvalidInputError('gateway logs are not read from a file: the gateway records its calls in the workspace store', {
       file,
       field: 'format',
-      hint: 'export the logs as OpenAI chat JSONL and import them with --format openai --source log',
+      hint: 'understudy data import --from-logs [--route r --arm a --since t --feedback corrected]',
     });
   }
   if (format === 'nlupp' && options.task.output.type !== 'json-schema') {

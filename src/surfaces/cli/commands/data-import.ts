@@ -3,12 +3,14 @@ import { ExampleSourceSchema } from '../../../contracts/curation.ts';
 import { checkExampleFile, type CsvColumnMapping, type ExampleFileFormat } from '../../../adapters/example-files.ts';
 import type { TokenCounter } from '../../../adapters/token-counter.ts';
 import { InvalidInputError } from '../../../core/errors.ts';
-import { importData, openBaseTokenCounter, type ImportDataResult } from '../../../pipeline/import-data.ts';
+import { DEFAULT_IMPORT_MAX_TOKENS, importData, openBaseTokenCounter, type ImportDataResult } from '../../../pipeline/import-data.ts';
+import { importFromLogs, type LogImportResult } from '../../../pipeline/import-logs.ts';
 import { formatTable, type Output } from '../output.ts';
 import { openDataContext, type DataCommandOptions } from './data-context.ts';
 
 export interface DataImportOptions extends DataCommandOptions {
-  format: ExampleFileFormat;
+  /** Required for a file. */
+  format?: ExampleFileFormat;
   inputColumn?: string;
   labelColumn?: string;
   tagsColumn?: string;
@@ -20,6 +22,14 @@ export interface DataImportOptions extends DataCommandOptions {
   /** `--no-token-check` sets this to false. */
   tokenCheck: boolean;
   maxTokens?: string;
+  /** Import the gateway's logged calls from the workspace store instead of a file. */
+  fromLogs?: boolean;
+  route?: string;
+  arm?: string;
+  since?: string;
+  until?: string;
+  feedback?: 'any' | 'with' | 'corrected' | 'positive';
+  answers?: 'corrected' | 'served' | 'none';
 }
 
 /** How many skipped rows the summary lists before saying "and N more". */
@@ -32,8 +42,14 @@ const SHOWN_PROBLEMS = 10;
  * when any row is bad.
  */
 export async function runDataImport(options: DataImportOptions, output: Output, args: string[]): Promise<void> {
+  if (options.fromLogs === true) {
+    await runLogImport(options, output, args);
+    return;
+  }
   const file = args[0];
-  if (file === undefined || file === '') throw new InvalidInputError('name the file to import', { field: 'file' });
+  if (file === undefined || file === '') throw new InvalidInputError('name the file to import (or pass --from-logs)', { field: 'file' });
+  const format = options.format;
+  if (format === undefined) throw new InvalidInputError('--format is required when importing a file', { field: '--format', hint: 'csv, openai, trl-prompt-completion, trl-messages or nlupp' });
   const source = ExampleSourceSchema.safeParse(options.source);
   if (!source.success) throw new InvalidInputError(`--source must be one of ${ExampleSourceSchema.options.join(', ')}, got ${JSON.stringify(options.source)}`, { field: '--source' });
   const maxTokens = positiveInteger(options.maxTokens, 'max-tokens');
@@ -46,14 +62,14 @@ export async function runDataImport(options: DataImportOptions, output: Output, 
   try {
     const { loaded, store } = context;
     // Refuse a missing file, an unsuitable format or missing columns before loading any model.
-    checkExampleFile({ file, format: options.format, task: loaded.config.task, mapping });
+    checkExampleFile({ file, format: format, task: loaded.config.task, mapping });
     if (options.tokenCheck) counter = await openBaseTokenCounter(loaded, (message) => output.info(message));
     const progress = output.task('check', 0, 'examples');
     result = importData({
       loaded,
       store,
       file,
-      format: options.format,
+      format: format,
       mapping,
       tags,
       source: source.data satisfies ExampleSource,
@@ -70,7 +86,7 @@ export async function runDataImport(options: DataImportOptions, output: Output, 
   }
 
   if (!output.json) printSummary(output, file, context.task, result, options.tokenCheck);
-  output.result({ ok: true, command: 'data import', task: context.task, workspace: context.workspace, file, format: options.format, ...result });
+  output.result({ ok: true, command: 'data import', task: context.task, workspace: context.workspace, file, format: format, ...result });
 }
 
 function printSummary(output: Output, file: string, task: string, result: ImportDataResult, tokenCheck: boolean): void {
@@ -120,4 +136,47 @@ function positiveInteger(value: string | undefined, name: string): number | unde
   const number = Number(value);
   if (!Number.isInteger(number) || number < 1) throw new InvalidInputError(`--${name} must be a positive integer, got ${JSON.stringify(value)}`, { field: `--${name}` });
   return number;
+}
+
+/** `understudy data import --from-logs`: the gateway's logged calls, filtered, into the pool as `log` examples. */
+async function runLogImport(options: DataImportOptions, output: Output, args: string[]): Promise<void> {
+  if (args[0] !== undefined) throw new InvalidInputError('--from-logs reads the workspace\'s gateway log: give no file', { field: 'file' });
+  const maxTokensOption = positiveInteger(options.maxTokens, 'max-tokens');
+  const context = openDataContext(options);
+  let counter: (TokenCounter & { ggufPath: string }) | undefined;
+  let result: LogImportResult;
+  try {
+    const { loaded, store } = context;
+    if (options.tokenCheck) counter = await openBaseTokenCounter(loaded, (message) => output.info(message));
+    const tags = (options.tags ?? '').split(',').map((tag) => tag.trim()).filter((tag) => tag !== '');
+    result = importFromLogs({
+      loaded,
+      store,
+      filter: {
+        ...(options.route === undefined ? {} : { route: options.route }),
+        ...(options.arm === undefined ? {} : { arm: options.arm }),
+        ...(options.since === undefined ? {} : { since: options.since }),
+        ...(options.until === undefined ? {} : { until: options.until }),
+        ...(options.feedback === undefined ? {} : { feedback: options.feedback }),
+      },
+      ...(options.answers === undefined ? {} : { answers: options.answers }),
+      again: options.again === true,
+      tags,
+      ...(counter === undefined ? {} : { countTokens: counter.countChat }),
+      maxTokens: maxTokensOption ?? loaded.config.training.maxLength ?? DEFAULT_IMPORT_MAX_TOKENS,
+    });
+  } finally {
+    await counter?.close();
+    context.store.close();
+  }
+  if (!output.json) {
+    if (result.alreadyImported !== undefined) output.info(`these ${result.selected} calls were imported before (batch ${result.alreadyImported.batchId}): nothing added; --again imports them again`);
+    else {
+      output.info(`imported ${result.added} of ${result.selected} logged calls into the pool of ${context.task} (batch ${result.batchId})`);
+      for (const problem of result.skipped.slice(0, SHOWN_PROBLEMS)) output.info(`  skipped ${describeProblem(problem)}`);
+      const unlabeled = result.byLabel['(unlabeled)'] ?? 0;
+      if (unlabeled > 0) output.info(`${unlabeled} came without an answer: label them with the teacher (understudy data generate --mode relabel) or review them (understudy data review)`);
+    }
+  }
+  output.result({ ok: true, command: 'data import --from-logs', task: context.task, workspace: context.workspace, ...result });
 }
