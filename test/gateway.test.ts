@@ -3,7 +3,7 @@
 // cannot run here: it is a TEST DOUBLE, a local OpenAI-compatible server that speaks the chat completions protocol.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -189,4 +189,44 @@ test('understudy serve runs until SIGTERM and flushes the log before it exits', 
   const reopened = openStore(path.join(workspace, 'understudy.db'));
   assert.equal(reopened.listGatewayRequests().length, 3);
   reopened.close();
+});
+
+test('with gateway.requireKeys, only active keys get through; keys are stored as sha256 only; serving beyond loopback needs keys', async () => {
+  const file = path.join(directory, 'keys.yaml');
+  writeFileSync(file, configText(hosted.baseUrl).replace('    support-router: { target: base, tasks: [classify] }\n', '').replace('  redactPii: true\n', '  redactPii: true\n  requireKeys: true\n'));
+  const workspace = path.join(directory, 'keys-workspace');
+  const keyStore = openStore(path.join(workspace, 'understudy.db'));
+  const { id, key } = keyStore.createGatewayKey('test-app');
+  const secured = await startGateway(loadConfigFile(file), keyStore);
+  try {
+    const call = (apiKey: string) => new OpenAI({ baseURL: `${secured.url}/v1`, apiKey, maxRetries: 0 }).chat.completions.create({ model: 'frontier', messages, max_tokens: 4 });
+    await assert.rejects(call('us-not-a-key'), (error: unknown) => error instanceof OpenAI.AuthenticationError && error.code === 'invalid_api_key');
+    const missing = await fetch(`${secured.url}/v1/models`);
+    assert.equal(missing.status, 401);
+    assert.equal((await call(key)).choices[0]!.message.content, 'card_arrival');
+    keyStore.revokeGatewayKey(id);
+    await new Promise((resolve) => setTimeout(resolve, 1300));
+    await assert.rejects(call(key), (error: unknown) => error instanceof OpenAI.AuthenticationError);
+  } finally {
+    await secured.close();
+    keyStore.close();
+  }
+  for (const name of ['understudy.db', 'understudy.db-wal']) {
+    const bytes = (() => {
+      try {
+        return readFileSync(path.join(workspace, name));
+      } catch {
+        return Buffer.alloc(0);
+      }
+    })();
+    assert.ok(!bytes.includes(Buffer.from(key)), `${name} holds the key in clear`);
+  }
+  const open = path.join(directory, 'open.yaml');
+  writeFileSync(open, configText(hosted.baseUrl).replace('    support-router: { target: base, tasks: [classify] }\n', ''));
+  const openStore_ = openStore(path.join(workspace, 'understudy.db'));
+  try {
+    await assert.rejects(startGateway(loadConfigFile(open), openStore_, { host: '0.0.0.0' }), (error: unknown) => error instanceof Error && /without keys/.test(error.message));
+  } finally {
+    openStore_.close();
+  }
 });

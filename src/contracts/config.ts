@@ -447,6 +447,12 @@ export const GatewayRouteSchema = z.strictObject({
   /** Task tags routed here whatever model the client names (header `x-understudy-task`): the mix architecture. */
   tasks: z.array(z.string().min(1)).default([]),
   experiment: GatewayExperimentSchema.optional(),
+  /**
+   * Serve the workspace's task in each target's own format: the client's system message is replaced by the task's
+   * \`systemPrompt\` for a tuned adapter and its \`baselinePrompt\` for the base or a provider, and the answer is
+   * constrained to the task's labels or JSON schema. The client then sends only the input.
+   */
+  taskFormat: z.boolean().default(false),
 });
 export type GatewayRoute = z.infer<typeof GatewayRouteSchema>;
 
@@ -462,6 +468,8 @@ export const GatewayConfigSchema = z.strictObject({
   /** Calls are logged in batches of this size, or after this many milliseconds, whichever comes first. */
   logBatchSize: z.number().int().positive().default(256),
   logFlushMs: z.number().int().positive().default(200),
+  /** Clients must send a key made by \`understudy keys create\` (as \`Authorization: Bearer <key>\`); required when bound beyond loopback. */
+  requireKeys: z.boolean().default(false),
   /** Keep each call's messages and answer in the log (what \`data import --from-logs\` reads); secrets are always redacted. */
   storeBodies: z.boolean().default(true),
   /** Also redact e-mail addresses, card numbers, IBANs and phone numbers before storing. */

@@ -71,7 +71,11 @@ export function measurePath(records: readonly GatewayLogRecord[]): PathMeasureme
 export function actualEconomics(predictedInput: EconomicsInput, records: readonly GatewayLogRecord[], options: { tasksPerMonth?: number } = {}): ActualEconomics {
   const notes: string[] = [];
   const hosted = measurePath(records.filter((record) => record.path === 'hosted'));
-  const tuned = measurePath(records.filter((record) => record.path === 'tuned'));
+  // In an experiment the tuned model is the candidate arm; an incumbent on our own machine (the prompted base) is not it.
+  const tunedRecords = records.filter((record) => record.path === 'tuned');
+  const candidateRecords = tunedRecords.filter((record) => record.arm === 'candidate');
+  const tuned = measurePath(candidateRecords.length > 0 ? candidateRecords : tunedRecords);
+  if (candidateRecords.length > 0 && candidateRecords.length < tunedRecords.length) notes.push(`the tuned figures come from the ${candidateRecords.length} calls of the candidate arm, not the ${tunedRecords.length - candidateRecords.length} other local calls`);
   const times = records.map((record) => Date.parse(record.createdAt)).sort((left, right) => left - right);
   const window = times.length === 0 ? null : { from: new Date(times[0]!).toISOString(), to: new Date(times.at(-1)!).toISOString(), hours: (times.at(-1)! - times[0]!) / 3_600_000 };
 

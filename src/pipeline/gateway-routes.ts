@@ -7,7 +7,8 @@ import type { GatewayExperiment } from '../contracts/config.ts';
 import type { GatewayLogRecord } from '../contracts/gateway.ts';
 import { createCircuitBreaker, type CircuitBreaker } from '../core/ab-assignment.ts';
 import { validateJsonSchema } from '../core/json-schema-validate.ts';
-import type { ChatProvider } from '../contracts/provider.ts';
+import type { ChatProvider, OutputConstraint } from '../contracts/provider.ts';
+import { fillTemplate } from '../core/templates.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import { resolveBaseChatTemplate, resolveBaseModel } from './run-slice.ts';
 
@@ -20,6 +21,8 @@ export interface GatewayTarget {
   /** The adapter's run id, for tuned targets. */
   adapter?: string;
   describe: string;
+  /** With `taskFormat`: the system prompt this target gets and the task's output constraint. */
+  format?: { system: string; constraint?: OutputConstraint };
 }
 
 /** A route's experiment, resolved: the candidate target, the settings, and its circuit breaker. */
@@ -107,13 +110,20 @@ export async function resolveGatewayRoutes(loaded: LoadedConfig, store: Store, o
     embedded = createEmbeddedProvider({ engine, ...(config.pricing.serving === undefined ? {} : { serving: config.pricing.serving }) });
   }
 
-  const targetOf = (key: string, target: string): GatewayTarget => {
+  const output = config.task.output;
+  const constraint: OutputConstraint | undefined =
+    output.type === 'labels' ? (config.evaluation.constrainToLabels ? { kind: 'labels', labels: [...loaded.labels] } : undefined) : { kind: 'json-schema', schema: output.schema };
+  const baselineSystem = fillTemplate(config.task.baselinePrompt, { labels: loaded.labels.join('\n') });
+  const formatFor = (taskFormat: boolean, tuned: boolean): Pick<GatewayTarget, 'format'> =>
+    taskFormat ? { format: { system: tuned ? config.task.systemPrompt : baselineSystem, ...(constraint === undefined ? {} : { constraint }) } } : {};
+  const targetOf = (key: string, target: string, taskFormat: boolean): GatewayTarget => {
     if (target.startsWith('provider:')) {
       const name = target.slice('provider:'.length);
-      return { provider: providers.get(name)!, path: 'hosted', describe: `${name} ${config.providers[name]!.model}` };
+      return { provider: providers.get(name)!, path: 'hosted', describe: `${name} ${config.providers[name]!.model}`, ...formatFor(taskFormat, false) };
     }
     const adapter = adapters.get(key);
     return {
+      ...formatFor(taskFormat, adapter !== undefined),
       provider: embedded!,
       requestModel: adapter === undefined ? BASE_MODEL_NAME : key,
       path: 'tuned',
@@ -127,13 +137,13 @@ export async function resolveGatewayRoutes(loaded: LoadedConfig, store: Store, o
     return {
       alias,
       tasks: route.tasks,
-      ...targetOf(alias, route.target),
+      ...targetOf(alias, route.target, route.taskFormat),
       ...(experiment === undefined
         ? {}
         : {
             experiment: {
               settings: experiment,
-              candidate: targetOf(`${alias}/candidate`, experiment.candidate),
+              candidate: targetOf(`${alias}/candidate`, experiment.candidate, route.taskFormat),
               breaker: createCircuitBreaker({ failures: experiment.breakerFailures, cooldownMs: experiment.breakerCooldownMs }),
               ...(experiment.validate ? { validate: validator } : {}),
             },

@@ -235,6 +235,13 @@ CREATE TABLE gateway_feedback (
   comment TEXT
 );
 CREATE INDEX gateway_feedback_request ON gateway_feedback (request_id);
+CREATE TABLE gateway_keys (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  sha256 TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL,
+  revoked_at TEXT
+);
 CREATE TABLE gateway_experiment_state (
   experiment TEXT PRIMARY KEY,
   state TEXT NOT NULL CHECK (state IN ('running', 'promoted', 'rolled-back')),

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { contentHash } from '../../core/content-hash.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -137,6 +137,12 @@ export interface Store {
   /** `understudy ab promote|rollback`: a running gateway picks the state up within a second. */
   setExperimentState(experiment: string, state: ExperimentState, note: string): void;
   experimentStates(): Map<string, { state: ExperimentState; changedAt: string; note: string }>;
+  /** A new gateway key: the key itself is returned once and only its sha256 is stored. */
+  createGatewayKey(name: string): { id: string; key: string };
+  /** sha256 hex digests of the keys not revoked. */
+  activeGatewayKeyHashes(): Set<string>;
+  listGatewayKeys(): { id: string; name: string; createdAt: string; revokedAt: string | null }[];
+  revokeGatewayKey(id: string): void;
   close(): void;
 }
 
@@ -384,6 +390,22 @@ export function openStore(file: string): Store {
         correction: row.correction,
         comment: row.comment,
       }));
+    },
+    createGatewayKey(name) {
+      const key = `us-${randomBytes(24).toString('base64url')}`;
+      const id = `key_${randomBytes(6).toString('hex')}`;
+      db.prepare('INSERT INTO gateway_keys (id, name, sha256, created_at) VALUES (?, ?, ?, ?)').run(id, name, createHash('sha256').update(key).digest('hex'), now());
+      return { id, key };
+    },
+    activeGatewayKeyHashes() {
+      return new Set((db.prepare('SELECT sha256 FROM gateway_keys WHERE revoked_at IS NULL').all() as { sha256: string }[]).map((row) => row.sha256));
+    },
+    listGatewayKeys() {
+      return (db.prepare('SELECT id, name, created_at, revoked_at FROM gateway_keys ORDER BY created_at, id').all() as { id: string; name: string; created_at: string; revoked_at: string | null }[]).map((row) => ({ id: row.id, name: row.name, createdAt: row.created_at, revokedAt: row.revoked_at }));
+    },
+    revokeGatewayKey(id) {
+      const changed = db.prepare('UPDATE gateway_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now(), id).changes;
+      if (changed === 0) throw new InvalidInputError(`no active gateway key ${JSON.stringify(id)}`, { field: 'id' });
     },
     setExperimentState(experiment, state, note) {
       db.prepare('INSERT INTO gateway_experiment_state (experiment, state, changed_at, note) VALUES (?, ?, ?, ?) ON CONFLICT (experiment) DO UPDATE SET state = excluded.state, changed_at = excluded.changed_at, note = excluded.note').run(experiment, state, now(), note);

@@ -19,6 +19,9 @@ const runEval = lazy(async () => (await import('./commands/eval.ts')).runEval);
 const runDecide = lazy(async () => (await import('./commands/decide.ts')).runDecideCommand);
 const runEconomics = lazy(async () => (await import('./commands/decide.ts')).runEconomicsCommand);
 const runServe = lazy(async () => (await import('./commands/serve.ts')).runServe);
+const runKeysCreate = lazy(async () => (await import('./commands/keys.ts')).runKeysCreate);
+const runKeysList = lazy(async () => (await import('./commands/keys.ts')).runKeysList);
+const runKeysRevoke = lazy(async () => (await import('./commands/keys.ts')).runKeysRevoke);
 const runAbReport = lazy(async () => (await import('./commands/ab.ts')).runAbReport);
 const runAbPromote = lazy(async () => (await import('./commands/ab.ts')).abStateCommand('promoted'));
 const runAbRollback = lazy(async () => (await import('./commands/ab.ts')).abStateCommand('rolled-back'));
@@ -202,6 +205,11 @@ program.command('serve')
   .option('--threads <n>', 'CPU threads of the embedded engine', (value) => Number.parseInt(value, 10))
   .addOption(json)
   .action(action(runServe));
+
+const keys = program.command('keys').description('API keys for the gateway (gateway.requireKeys): only their sha256 is stored');
+keys.command('create').description('make a key; it is printed once').requiredOption('--name <name>', 'who uses it').option('--workspace <dir>', 'the workspace folder', 'understudy-demo').addOption(json).action(action(runKeysCreate));
+keys.command('list').description('the keys, with when they were made and revoked').option('--workspace <dir>', 'the workspace folder', 'understudy-demo').addOption(json).action(action(runKeysList));
+keys.command('revoke').description('stop accepting a key').argument('<id>', 'the key id (key_...)').option('--workspace <dir>', 'the workspace folder', 'understudy-demo').addOption(json).action(action(runKeysRevoke));
 
 const ab = program.command('ab').description('A/B experiments on gateway routes: report, promote, roll back');
 ab.command('report')

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
@@ -54,13 +54,15 @@ export interface GatewayAppOptions {
   defaultRoute?: string;
   log: GatewayLogQueue;
   maxBodyBytes: number;
+  /** With keys required: is this sha256 (hex) of a presented key an active key? Absent: no key needed. */
+  keyIsValid?: (sha256: string) => boolean;
   /** The rollout state `understudy ab promote|rollback` set for an experiment; undefined: as configured. */
   experimentState?: (experiment: string) => ExperimentState | undefined;
   now?: () => number;
 }
 
 /** An error in OpenAI's shape. */
-function openAiError(context: Context, status: 400 | 404 | 413 | 429 | 500 | 502 | 504, message: string, type: string, code: string | null, param: string | null = null): Response {
+function openAiError(context: Context, status: 400 | 401 | 404 | 413 | 429 | 500 | 502 | 504, message: string, type: string, code: string | null, param: string | null = null): Response {
   return context.json({ error: { message, type, param, code } }, status);
 }
 
@@ -88,9 +90,13 @@ function textOf(content: ChatCompletionBody['messages'][number]['content']): str
 function toChatRequest(body: ChatCompletionBody, route: GatewayTarget): ChatRequest {
   const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
   const stop = body.stop === null || body.stop === undefined ? undefined : typeof body.stop === 'string' ? [body.stop] : body.stop;
+  const messages = body.messages.map((message) => ({ role: message.role === 'developer' ? ('system' as const) : message.role, content: textOf(message.content) }));
+  const format = route.format;
   return {
     ...(route.requestModel === undefined ? {} : { model: route.requestModel }),
-    messages: body.messages.map((message) => ({ role: message.role === 'developer' ? 'system' : message.role, content: textOf(message.content) })),
+    // With the task's format, the target's own system prompt replaces the client's.
+    messages: format === undefined ? messages : [{ role: 'system' as const, content: format.system }, ...messages.filter((message) => message.role !== 'system')],
+    ...(format?.constraint === undefined ? {} : { constraint: format.constraint }),
     ...(body.temperature === null || body.temperature === undefined ? {} : { temperature: body.temperature }),
     ...(body.top_p === null || body.top_p === undefined ? {} : { topP: body.top_p }),
     ...(body.seed === null || body.seed === undefined ? {} : { seed: body.seed }),
@@ -118,6 +124,19 @@ export function createGatewayApp(options: GatewayAppOptions): Hono {
     return openAiError(context, mapped.status, error.message, mapped.type, mapped.code);
   });
   app.notFound((context) => openAiError(context, 404, `no route ${context.req.method} ${context.req.path}`, 'invalid_request_error', 'not_found'));
+
+  if (options.keyIsValid !== undefined) {
+    const valid = options.keyIsValid;
+    app.use('/v1/*', async (context, next) => {
+      const header = context.req.header('authorization') ?? '';
+      const match = /^Bearer\s+(\S+)$/i.exec(header);
+      if (match === null || !valid(createHash('sha256').update(match[1]!).digest('hex'))) {
+        return openAiError(context, 401, match === null ? 'this gateway needs an API key: send Authorization: Bearer <key>' : 'the API key is not valid (revoked or unknown)', 'invalid_request_error', 'invalid_api_key');
+      }
+      await next();
+      return undefined;
+    });
+  }
 
   app.get('/health', (context) => context.json({ ok: true, routes: options.routes.length, log: options.log.stats() }));
   app.get('/v1/models', (context) =>

@@ -4,6 +4,7 @@ import type { LoadedConfig } from '../../adapters/config-file.ts';
 import type { Store } from '../../adapters/store/sqlite-store.ts';
 import { createGatewayLogQueue, type GatewayLogQueue } from '../../pipeline/gateway-log-queue.ts';
 import { resolveGatewayRoutes, type ResolvedGatewayRoute } from '../../pipeline/gateway-routes.ts';
+import { InvalidInputError } from '../../core/errors.ts';
 import { createRedactor } from '../../core/redact.ts';
 import { createGatewayApp } from './gateway-app.ts';
 
@@ -19,13 +20,23 @@ export interface RunningGateway {
 /** Start `understudy serve`: the workspace's routes behind the OpenAI-compatible app, on host:port (0: any free port). */
 export async function startGateway(loaded: LoadedConfig, store: Store, options: { host?: string; port?: number; threads?: number; onMessage?: (message: string) => void } = {}): Promise<RunningGateway> {
   const settings = loaded.config.gateway;
+  const host = options.host ?? settings.host;
+  if (!settings.requireKeys && !isLoopback(host)) {
+    throw new InvalidInputError(`refusing to serve on ${host} without keys: anyone who can reach it could spend your models`, {
+      file: loaded.file,
+      field: 'gateway.requireKeys',
+      hint: 'set gateway.requireKeys: true and make keys with `understudy keys create`, or bind to 127.0.0.1',
+    });
+  }
   const resolved = await resolveGatewayRoutes(loaded, store, { ...(options.threads === undefined ? {} : { threads: options.threads }), ...(options.onMessage === undefined ? {} : { onMessage: options.onMessage }) });
   const log = createGatewayLogQueue(store, { batchSize: settings.logBatchSize, flushMs: settings.logFlushMs });
   // Promote and roll back reach a running gateway through the store, read once a second.
   let states = store.experimentStates();
+  let keys = store.activeGatewayKeyHashes();
   const poll = setInterval(() => {
     try {
       states = store.experimentStates();
+      keys = store.activeGatewayKeyHashes();
     } catch {
       // The store is closing: keep the last known states.
     }
@@ -39,6 +50,7 @@ export async function startGateway(loaded: LoadedConfig, store: Store, options: 
     storeBodies: settings.storeBodies,
     redact: createRedactor({ pii: settings.redactPii }),
     experimentState: (experiment) => states.get(experiment)?.state,
+    ...(settings.requireKeys ? { keyIsValid: (sha256: string) => keys.has(sha256) } : {}),
     feedback: (feedback) => {
       log.flush();
       return store.addGatewayFeedback({
@@ -49,7 +61,6 @@ export async function startGateway(loaded: LoadedConfig, store: Store, options: 
       });
     },
   });
-  const host = options.host ?? settings.host;
   let server: ServerType;
   try {
     server = await new Promise<ServerType>((resolve, reject) => {
@@ -78,4 +89,8 @@ export async function startGateway(loaded: LoadedConfig, store: Store, options: 
       await resolved.close();
     },
   };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
