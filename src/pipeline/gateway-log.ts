@@ -19,8 +19,8 @@ export interface GatewayCallMeta {
   redact?: (text: string) => string;
 }
 
-/** The log record of a call a provider answered: tokens, priced cost (null when unknown, never 0), latency. */
-export function gatewayLogRecord(result: ChatResult, meta: GatewayCallMeta): GatewayLogRecord {
+/** The fields every record of a call has, whatever its outcome. */
+function callFields(meta: GatewayCallMeta): Pick<GatewayLogRecord, 'requestId' | 'createdAt' | 'route' | 'experiment' | 'arm' | 'path' | 'adapter' | 'fallback' | 'shadow' | 'messages'> {
   return {
     requestId: meta.requestId ?? randomUUID(),
     createdAt: (meta.createdAt ?? new Date()).toISOString(),
@@ -28,45 +28,44 @@ export function gatewayLogRecord(result: ChatResult, meta: GatewayCallMeta): Gat
     experiment: meta.experiment ?? null,
     arm: meta.arm ?? null,
     path: meta.path,
+    adapter: meta.adapter ?? null,
+    fallback: meta.fallback ?? false,
+    shadow: meta.shadow ?? false,
+    messages: meta.messages ?? null,
+  };
+}
+
+/** The log record of a call a provider answered: tokens, priced cost (null when unknown, never 0), latency. */
+export function gatewayLogRecord(result: ChatResult, meta: GatewayCallMeta): GatewayLogRecord {
+  return {
+    ...callFields(meta),
     provider: result.provider,
     model: result.model,
-    adapter: meta.adapter ?? null,
     promptTokens: result.usage?.promptTokens ?? null,
     completionTokens: result.usage?.completionTokens ?? null,
     costUsd: result.cost.kind === 'priced' ? result.cost.usd : null,
     latencyMs: result.latency.totalMs,
     firstTokenMs: result.latency.firstTokenMs,
     status: 'ok',
-    fallback: meta.fallback ?? false,
-    shadow: meta.shadow ?? false,
     error: null,
-    messages: meta.messages ?? null,
     response: meta.messages === undefined ? null : (meta.redact ?? ((text: string) => text))(result.text),
   };
 }
 
-/** The log record of a call that failed after `latencyMs`. */
+/** The log record of a call that failed after `latencyMs`; the error text goes through the same redaction. */
 export function gatewayErrorRecord(error: unknown, latencyMs: number, meta: GatewayCallMeta & { provider: string; model: string }): GatewayLogRecord {
+  const message = error instanceof Error ? error.message : String(error);
   return {
-    requestId: meta.requestId ?? randomUUID(),
-    createdAt: (meta.createdAt ?? new Date()).toISOString(),
-    route: meta.route,
-    experiment: meta.experiment ?? null,
-    arm: meta.arm ?? null,
-    path: meta.path,
+    ...callFields(meta),
     provider: meta.provider,
     model: meta.model,
-    adapter: meta.adapter ?? null,
     promptTokens: null,
     completionTokens: null,
     costUsd: null,
     latencyMs,
     firstTokenMs: null,
     status: 'error',
-    fallback: meta.fallback ?? false,
-    shadow: meta.shadow ?? false,
-    error: error instanceof Error ? error.message : String(error),
-    messages: meta.messages ?? null,
+    error: meta.redact === undefined ? message : meta.redact(message),
     response: null,
   };
 }
