@@ -185,7 +185,7 @@ test('economics --actual recomputes the figures from logged calls: real embedded
       records.push(gatewayLogRecord(await hosted.complete({ messages, maxTokens: 8 }), { route: 'support-router', path: 'hosted', experiment: 'exp-1', arm: 'incumbent', createdAt }));
       records.push(gatewayLogRecord(await tuned.complete({ messages, maxTokens: 8 }), { route: 'support-router', path: 'tuned', experiment: 'exp-1', arm: 'candidate', createdAt: new Date(createdAt.getTime() + 1000) }));
     }
-    records.push(gatewayErrorRecord(new Error('timeout'), 5000, { route: 'support-router', path: 'tuned', provider: 'embedded', model: 'smollm2', fallback: true, createdAt: new Date(started + 1_801_000) }));
+    records.push(gatewayErrorRecord(new Error('timeout'), 5000, { route: 'support-router', path: 'tuned', experiment: 'exp-1', arm: 'candidate', provider: 'embedded', model: 'smollm2', createdAt: new Date(started + 1_801_000) }));
   } finally {
     await tuned.close();
     await engine.dispose();
