@@ -179,7 +179,7 @@ test('economics --actual recomputes the figures from logged calls: real embedded
   try {
     const started = Date.now();
     for (const [index, input] of inputs.entries()) {
-      // An hour of traffic compressed: each call is stamped 10 minutes after the last.
+      // Half an hour of traffic compressed: each pair of calls is stamped 10 minutes after the last.
       const createdAt = new Date(started + index * 600_000);
       const messages = [{ role: 'system' as const, content: 'Classify the banking message.' }, { role: 'user' as const, content: input }];
       records.push(gatewayLogRecord(await hosted.complete({ messages, maxTokens: 8 }), { route: 'support-router', path: 'hosted', experiment: 'exp-1', arm: 'incumbent', createdAt }));
