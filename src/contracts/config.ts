@@ -118,6 +118,61 @@ export const TrainingConfigSchema = z.strictObject({
 });
 export type TrainingConfig = z.infer<typeof TrainingConfigSchema>;
 
+/** A GPU host reached over SSH (a Lambda Labs box, a cloud VM, an on-premise server): `understudy train --on <name>`. */
+export const SshTargetSchema = z.strictObject({
+  kind: z.literal('ssh'),
+  host: z.string().min(1),
+  user: z.string().min(1).optional(),
+  port: z.number().int().min(1).max(65535).default(22),
+  /** The private key to log in with; absent: ssh's own defaults and agent. */
+  identityFile: z.string().min(1).optional(),
+  /** A known_hosts file of its own (absent: ssh's default). */
+  knownHostsFile: z.string().min(1).optional(),
+  /** `accept-new` trusts a host the first time and refuses a changed key; `yes` needs the key known already. */
+  strictHostKeyChecking: z.enum(['yes', 'accept-new']).default('accept-new'),
+  /** Where Understudy keeps blobs, the worker, environments and runs on the host (relative: to the login folder). */
+  dir: z.string().min(1).default('.understudy-remote'),
+  /** A ready Python with the worker's pinned packages on the host; absent: a virtual environment is made (once) under `dir`. */
+  python: z.string().min(1).optional(),
+  /** The torch build a made environment gets. */
+  torch: z.enum(['cpu', 'cuda']).default('cuda'),
+  /** Refuse a host where `nvidia-smi` shows no GPU. */
+  requireGpu: z.boolean().default(true),
+  /** Refuse a host with less free disk than this under `dir`. */
+  minFreeGb: z.number().nonnegative().default(10),
+  /** Reconnections tried after a dropped connection before the run is left to `understudy runs attach`. */
+  reconnectAttempts: z.number().int().min(0).max(100).default(5),
+  /** Seconds ssh waits for a connection. */
+  connectTimeoutSeconds: z.number().int().positive().default(15),
+});
+export type SshTarget = z.infer<typeof SshTargetSchema>;
+
+/** A hosted fine-tuning service by its documented HTTP API: `understudy train --on <name>`. */
+export const HostedFineTuneTargetSchema = z.strictObject({
+  kind: z.enum(['openai-finetune', 'together-finetune']),
+  /** The API root up to and including `/v1` (https://api.openai.com/v1, https://api.together.xyz/v1). */
+  baseUrl: z.url({ protocol: /^https?$/ }),
+  /** The environment variable that holds the API key; the key never goes into the config. */
+  apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'),
+  /** The service's name of the model to fine-tune (e.g. gpt-4.1-mini-2025-04-14, meta-llama/Meta-Llama-3.1-8B-Instruct-Reference). */
+  model: z.string().min(1),
+  suffix: z.string().regex(/^[a-z0-9-]{1,40}$/, 'up to 40 lowercase letters, digits and -').optional(),
+  /** Training price per million trained tokens (tokens × epochs); absent: the built-in table, or "unknown". */
+  trainingUsdPerMillionTokens: z.number().nonnegative().optional(),
+  /** Inference prices of the fine-tuned model, for evaluation and the gateway; absent: genai-prices or unknown. */
+  inputUsdPerMillion: z.number().nonnegative().optional(),
+  outputUsdPerMillion: z.number().nonnegative().optional(),
+  /** The first wait between status polls; it grows to `maxPollIntervalMs`. */
+  pollIntervalMs: z.number().int().positive().default(10_000),
+  maxPollIntervalMs: z.number().int().positive().default(60_000),
+  /** Give up waiting (the job goes on at the service) after this many minutes. */
+  timeoutMinutes: z.number().positive().default(24 * 60),
+});
+export type HostedFineTuneTarget = z.infer<typeof HostedFineTuneTargetSchema>;
+
+export const TrainTargetSchema = z.discriminatedUnion('kind', [SshTargetSchema, HostedFineTuneTargetSchema]);
+export type TrainTarget = z.infer<typeof TrainTargetSchema>;
+
 /** One system under test in `understudy eval`. */
 export const EvalCandidateSchema = z.discriminatedUnion('kind', [
   /** The base model with the task's `baselinePrompt`, zero-shot or with `shots` train examples in the prompt. */
@@ -492,5 +547,7 @@ export const WorkspaceConfigSchema = z.strictObject({
   economics: EconomicsConfigSchema.default(EconomicsConfigSchema.parse({})),
   decide: DecideConfigSchema.optional(),
   gateway: GatewayConfigSchema.default(GatewayConfigSchema.parse({})),
+  /** Where `understudy train --on <name>` sends a run: an SSH GPU host or a hosted fine-tuning service. */
+  targets: z.record(z.string().regex(/^[a-z0-9][a-z0-9-_]*$/, 'lowercase letters, digits, - and _'), TrainTargetSchema).default({}),
 });
 export type WorkspaceConfig = z.infer<typeof WorkspaceConfigSchema>;

@@ -119,3 +119,55 @@ export function describeError(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
 }
+
+/** Why a remote (SSH) operation failed. `dropped`: the connection went while a run kept going on the host. */
+export type RemoteFailure = 'unreachable' | 'auth' | 'host-key' | 'host-unfit' | 'command' | 'dropped' | 'checksum';
+
+/** A remote training host could not be reached, refused us, is unfit for the run, or sent back something wrong. */
+export class RemoteError extends UnderstudyError {
+  readonly failure: RemoteFailure;
+
+  constructor(message: string, options: UnderstudyErrorOptions & { failure: RemoteFailure }) {
+    super('RemoteError', message, { isRetryable: options.failure === 'dropped' || options.failure === 'unreachable', ...options });
+    this.failure = options.failure;
+  }
+
+  static override isInstance(value: unknown): value is RemoteError {
+    return UnderstudyError.isInstance(value) && value.name === 'RemoteError';
+  }
+}
+
+/**
+ * Why a hosted fine-tuning call failed. `auth`: the key was refused (401/403); `rejected`: the service refused the
+ * file or the job request (400/404/422), with its own message; `http-status`: another status, after any retries;
+ * `job-failed`: the job itself ended failed or cancelled at the service.
+ */
+export type FineTuningFailure = 'auth' | 'rejected' | 'http-status' | 'network' | 'timeout' | 'bad-response' | 'aborted' | 'job-failed';
+
+/** A hosted fine-tuning service (OpenAI, Together) refused a call, could not be reached, or ended the job unsuccessfully. */
+export class FineTuningError extends UnderstudyError {
+  readonly failure: FineTuningFailure;
+  /** The target kind, e.g. `openai-finetune`. */
+  readonly service: string;
+  readonly statusCode?: number;
+  /** The service's own message (secrets redacted). */
+  readonly upstreamMessage?: string;
+  /** Attempts made, retries included. */
+  readonly attempts?: number;
+
+  constructor(
+    message: string,
+    options: UnderstudyErrorOptions & { failure: FineTuningFailure; service: string; statusCode?: number; upstreamMessage?: string; attempts?: number },
+  ) {
+    super('FineTuningError', message, options);
+    this.failure = options.failure;
+    this.service = options.service;
+    this.statusCode = options.statusCode;
+    this.upstreamMessage = options.upstreamMessage;
+    this.attempts = options.attempts;
+  }
+
+  static override isInstance(value: unknown): value is FineTuningError {
+    return UnderstudyError.isInstance(value) && value.name === 'FineTuningError';
+  }
+}

@@ -7,7 +7,7 @@ import { stratifiedSplit } from '../core/stratified-split.ts';
 import { shuffle } from '../core/random.ts';
 import { contentHash } from '../core/content-hash.ts';
 import type { ResolvedBaseModel } from '../adapters/models/acquire.ts';
-import { sha256File } from '../adapters/file-hash.ts';
+import { sha256Directory, sha256File } from '../adapters/file-hash.ts';
 import type { ResolvedChatTemplate } from '../adapters/models/chat-template-source.ts';
 import type { AdapterRecord, RunRecord, Store, StoredExample } from '../adapters/store/sqlite-store.ts';
 import { runWorker } from '../adapters/worker/worker-process.ts';
@@ -70,7 +70,7 @@ export function splitValidation(examples: readonly StoredExample[], count: numbe
   return { train: examples.filter((_, index) => !picked.has(index)), validation: examples.filter((_, index) => picked.has(index)) };
 }
 
-interface RunFiles {
+export interface RunFiles {
   runDir: string;
   stagingDir: string;
   checkpointDir: string;
@@ -78,7 +78,7 @@ interface RunFiles {
   lockFile: string;
 }
 
-function runFiles(runsDir: string, runId: string): RunFiles {
+export function runFiles(runsDir: string, runId: string): RunFiles {
   const runDir = path.join(runsDir, runId);
   return {
     runDir,
@@ -107,8 +107,8 @@ export function readPromptCompletionFile(file: string): PromptCompletionRecord[]
 
 /**
  * Move a finished worker's adapter from staging into the run folder. The worker reports each artifact's sha256 (the
- * PEFT one covers the whole directory); the GGUF that llama.cpp will serve is hashed again here, so a file changed or
- * cut short after the worker is caught. A retrained adapter always gets a new file name: llama.cpp engines cache
+ * PEFT one covers the whole directory); both are hashed again here, so a file changed, cut short or corrupted in
+ * transfer after the worker (a remote host's) is caught. A retrained adapter always gets a new file name: llama.cpp engines cache
  * adapters by path.
  */
 export async function collectAdapter(events: readonly WorkerEvent[], stagingDir: string, runDir: string): Promise<{ ggufPath: string; ggufSha256: string; peftPath: string; peftSha256: string }> {
@@ -125,6 +125,10 @@ export async function collectAdapter(events: readonly WorkerEvent[], stagingDir:
   const ggufSha256 = await sha256File(ggufStaged);
   if (ggufSha256 !== reported('gguf-lora')) {
     throw new WorkerError(`adapter.gguf hashes to ${ggufSha256}, not the ${reported('gguf-lora')} the worker reported`, { file: ggufStaged });
+  }
+  const peftSha256 = await sha256Directory(peftStaged);
+  if (peftSha256 !== reported('peft-adapter')) {
+    throw new WorkerError(`the PEFT adapter folder hashes to ${peftSha256}, not the ${reported('peft-adapter')} the worker reported`, { file: peftStaged });
   }
   const ggufPath = path.join(runDir, `adapter-${ggufSha256.slice(0, 12)}.gguf`);
   const peftPath = path.join(runDir, 'peft');
@@ -152,7 +156,7 @@ export function processAlive(pid: number): boolean {
 }
 
 /** Refuse to run a run twice at once: the lock names the CLI and worker pids; a lock whose processes are gone is stale. */
-function takeRunLock(files: RunFiles, runId: string): { setWorker: (pid: number) => void; release: () => void } {
+export function takeRunLock(files: RunFiles, runId: string): { setWorker: (pid: number) => void; release: () => void } {
   if (existsSync(files.lockFile)) {
     let holder: { pid?: number; workerPid?: number } = {};
     try {
@@ -189,13 +193,17 @@ export interface TrainSftInput {
   onRun?: (run: RunRecord, resolved: ResolvedSft) => void;
 }
 
-/**
- * Run LoRA SFT in the worker on a stored training dataset. Settings the config leaves out are chosen from the
- * dataset size (`core/sft-defaults.ts`); a validation split is held out of the training sample (never the eval
- * set). Progress and every event are stored with the run; checkpoints outlive a killed run (`resumeSft`); the
- * adapter is registered only when the worker finishes and both artifacts exist.
- */
-export async function trainSft(input: TrainSftInput): Promise<TrainResult> {
+/** A registered SFT run with its data files and worker spec written, ready for a worker here or on another host. */
+export interface PreparedSftRun {
+  run: RunRecord;
+  files: RunFiles;
+  spec: TrainSftSpec;
+  resolved: ResolvedSft;
+  records: number;
+}
+
+/** Register an SFT run: resolve its settings, split validation, write train.jsonl, validation.jsonl and the worker spec. */
+export function prepareSftRun(input: Omit<TrainSftInput, 'python'>): PreparedSftRun {
   const { store, training } = input;
   const examples = store.listExamples(input.datasetId);
   if (examples.length === 0) throw new InvalidInputError(`dataset ${input.datasetId} holds no examples`, { field: 'datasetId' });
@@ -257,7 +265,18 @@ export async function trainSft(input: TrainSftInput): Promise<TrainResult> {
     outputDir: files.stagingDir,
   });
   writeAtomic(files.specFile, JSON.stringify(spec, null, 2));
-  return executeSft({ ...input, run, files, spec, resolved, records: records.length });
+  return { run, files, spec, resolved, records: records.length };
+}
+
+/**
+ * Run LoRA SFT in the worker on a stored training dataset. Settings the config leaves out are chosen from the
+ * dataset size (`core/sft-defaults.ts`); a validation split is held out of the training sample (never the eval
+ * set). Progress and every event are stored with the run; checkpoints outlive a killed run (`resumeSft`); the
+ * adapter is registered only when the worker finishes and both artifacts exist.
+ */
+export async function trainSft(input: TrainSftInput): Promise<TrainResult> {
+  const prepared = prepareSftRun(input);
+  return executeSft({ ...input, ...prepared });
 }
 
 /**
@@ -338,22 +357,7 @@ async function executeSft(input: {
       },
     });
     const adapterFiles = await collectAdapter(outcome.events, files.stagingDir, files.runDir);
-    const done = outcome.done;
-    const summary = {
-      seconds: done.seconds,
-      trainLoss: done.trainLoss ?? null,
-      trainTokens: done.trainTokens ?? null,
-      tokensPerSecond: done.tokensPerSecond ?? null,
-      steps: done.steps ?? null,
-      truncatedExamples: done.truncatedExamples ?? null,
-      examples: input.records,
-      bestStep: done.bestStep ?? null,
-      bestEvalLoss: done.bestEvalLoss ?? null,
-      stoppedEarly: done.stoppedEarly ?? false,
-      resumedFromStep: done.resumedFromStep ?? null,
-    };
-    const adapter = store.completeRun(run.id, { ...summary, device: done.device ?? null, precision: done.precision ?? null }, adapterFiles);
-    return { run: store.getRun(run.id)!, adapter, lossCurve, validationCurve, settings: input.resolved.settings, reasons: input.resolved.reasons, ...summary };
+    return completeSftRun({ store, run, done: outcome.done, adapterFiles, resolved: input.resolved, records: input.records, lossCurve, validationCurve });
   } catch (error) {
     store.failRun(run.id, input.signal?.aborted === true ? 'interrupted' : 'failed', error instanceof Error ? error.message : String(error));
     // Staged outputs go; checkpoints stay, so `train --resume` can continue.
@@ -362,4 +366,44 @@ async function executeSft(input: {
   } finally {
     lock.release();
   }
+}
+
+/** The loss and validation curves in a run's worker events. */
+export function curvesFromEvents(events: readonly WorkerEvent[]): { lossCurve: TrainResult['lossCurve']; validationCurve: TrainResult['validationCurve'] } {
+  const lossCurve: TrainResult['lossCurve'] = [];
+  const validationCurve: TrainResult['validationCurve'] = [];
+  for (const event of events) {
+    if (event.event === 'progress' && event.loss !== null) lossCurve.push({ step: event.step, loss: event.loss });
+    if (event.event === 'eval') validationCurve.push({ step: event.step, evalLoss: event.evalLoss, accuracy: event.accuracy ?? null });
+  }
+  return { lossCurve, validationCurve };
+}
+
+/** Mark a run succeeded with its verified adapter files (one transaction), and describe it. */
+export function completeSftRun(input: {
+  store: Store;
+  run: RunRecord;
+  done: Extract<WorkerEvent, { event: 'done' }>;
+  adapterFiles: { ggufPath: string; ggufSha256: string; peftPath: string; peftSha256: string };
+  resolved: ResolvedSft;
+  records: number;
+  lossCurve: TrainResult['lossCurve'];
+  validationCurve: TrainResult['validationCurve'];
+}): TrainResult {
+  const { store, run, done } = input;
+  const summary = {
+    seconds: done.seconds,
+    trainLoss: done.trainLoss ?? null,
+    trainTokens: done.trainTokens ?? null,
+    tokensPerSecond: done.tokensPerSecond ?? null,
+    steps: done.steps ?? null,
+    truncatedExamples: done.truncatedExamples ?? null,
+    examples: input.records,
+    bestStep: done.bestStep ?? null,
+    bestEvalLoss: done.bestEvalLoss ?? null,
+    stoppedEarly: done.stoppedEarly ?? false,
+    resumedFromStep: done.resumedFromStep ?? null,
+  };
+  const adapter = store.completeRun(run.id, { ...summary, device: done.device ?? null, precision: done.precision ?? null }, input.adapterFiles);
+  return { run: store.getRun(run.id)!, adapter, lossCurve: input.lossCurve, validationCurve: input.validationCurve, settings: input.resolved.settings, reasons: input.resolved.reasons, ...summary };
 }

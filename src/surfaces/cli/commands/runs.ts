@@ -71,6 +71,41 @@ export async function runRunsShow(options: RunsShowOptions, output: Output, args
   output.result({ ok: true, command: 'runs show', workspace, databaseFile, reportFile, run });
 }
 
+/** `understudy runs attach <id>`: reconnect to a run still going on its SSH host and finish it as `train --on` would. */
+export async function runRunsAttach(options: RunsOptions, output: Output, args: string[]): Promise<void> {
+  const { workspace, databaseFile, store } = openWorkspaceStore(options.workspace);
+  const controller = new AbortController();
+  const interrupt = (): void => controller.abort();
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  try {
+    const runId = resolveRunId(store, args[0] ?? '', databaseFile, options.workspace);
+    const { attachRemoteRun } = await import('../../../pipeline/train-remote.ts');
+    const { createTrainEventPrinter } = await import('./train.ts');
+    const printer = createTrainEventPrinter(output);
+    const result = await attachRemoteRun({ store, runsDir: path.join(workspace, 'runs'), runId, signal: controller.signal, onEvent: printer.onEvent, onStage: (message) => output.info(message) });
+    if (!output.json) output.info(`adapter ${result.adapter.id}: ${result.adapter.ggufPath} (PEFT: ${result.adapter.peftPath})`);
+    output.result({ ok: true, command: 'runs attach', workspace, ...result });
+  } finally {
+    store.close();
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
+  }
+}
+
+/** `understudy runs import <out>`: a bundle job's results back into its run, checked against the worker's sha256s. */
+export async function runRunsImport(options: RunsOptions, output: Output, args: string[]): Promise<void> {
+  const { workspace, store } = openWorkspaceStore(options.workspace);
+  try {
+    const { importBundleResults } = await import('../../../pipeline/train-bundle.ts');
+    const result = await importBundleResults({ store, runsDir: path.join(workspace, 'runs'), from: args[0] ?? '' });
+    if (!output.json) output.info(`run ${result.run.id}: ${result.steps ?? '?'} steps, final loss ${result.trainLoss?.toFixed(4) ?? '?'}; adapter ${result.adapter.id} verified and registered: ${result.adapter.ggufPath}`);
+    output.result({ ok: true, command: 'runs import', workspace, ...result });
+  } finally {
+    store.close();
+  }
+}
+
 /** Open an existing workspace database; a missing one is an error (listing never creates an empty database). */
 function openWorkspaceStore(workspaceOption: string): { workspace: string; databaseFile: string; store: Store } {
   const workspace = path.resolve(workspaceOption);

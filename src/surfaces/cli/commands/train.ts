@@ -3,7 +3,12 @@ import path from 'node:path';
 import { loadConfigFile, type LoadedConfig } from '../../../adapters/config-file.ts';
 import { openStore } from '../../../adapters/store/sqlite-store.ts';
 import { ensureWorkerEnvironment } from '../../../adapters/worker/python-env.ts';
+import type { TrainTarget } from '../../../contracts/config.ts';
 import type { WorkerEvent } from '../../../contracts/worker.ts';
+import { parseSshUrl } from '../../../adapters/remote/ssh-connection.ts';
+import type { RunRecord } from '../../../adapters/store/sqlite-store.ts';
+import { isDetached, trainSftRemote } from '../../../pipeline/train-remote.ts';
+import { writeTrainBundle } from '../../../pipeline/train-bundle.ts';
 import { InvalidInputError } from '../../../core/errors.ts';
 import type { ResolvedSft } from '../../../core/sft-defaults.ts';
 import { prepareAccelerateLaunch } from '../../../pipeline/accelerate-launch.ts';
@@ -33,6 +38,12 @@ export interface TrainOptions {
   data?: 'config' | 'curated';
   /** With --data curated: share of synthetic examples in the train set. */
   syntheticRatio?: string;
+  /** `ssh://user@host[:port]` or a target name from the config's `targets` (an SSH host or a hosted fine-tuning service). */
+  on?: string;
+  /** Write the run as a job bundle (`.tar.gz`) for Modal, Anyscale, Kubernetes... instead of training. */
+  bundle?: string;
+  /** Start a hosted fine-tuning job without asking to confirm its estimated cost. */
+  yes?: boolean;
   json?: boolean;
 }
 
@@ -57,11 +68,20 @@ function loadTrainingConfig(options: TrainOptions): LoadedConfig {
  * `--method dpo` to run DPO from an SFT adapter, `--accelerate` to launch the worker under `accelerate launch`.
  */
 export async function runTrain(options: TrainOptions, output: Output): Promise<void> {
+  if (options.bundle !== undefined && (options.on !== undefined || options.resume !== undefined || options.method === 'dpo' || options.accelerate === true)) {
+    throw new InvalidInputError('--bundle writes a new SFT run as a job file: leave out --on, --resume, --accelerate and --method dpo', { field: '--bundle' });
+  }
   if (options.resume !== undefined && options.method === 'dpo') throw new InvalidInputError('--resume continues SFT runs; DPO runs are short and restart', { field: '--resume' });
   const workspace = path.resolve(options.workspace);
   mkdirSync(workspace, { recursive: true });
   const runsDir = path.join(workspace, 'runs');
   const loaded = options.resume === undefined ? loadTrainingConfig(options) : undefined;
+  const target = options.on === undefined ? undefined : resolveTrainTarget(options, loaded);
+  if (target !== undefined && target.kind !== 'ssh') {
+    const { runTrainHosted } = await import('./train-hosted.ts');
+    await runTrainHosted({ workspace: options.workspace, ...(options.config === undefined ? {} : { config: options.config }), target: options.on!, yes: options.yes === true, json: options.json === true, data: options.data, ...(options.syntheticRatio === undefined ? {} : { syntheticRatio: options.syntheticRatio }), ...(options.maxSteps === undefined ? {} : { maxSteps: options.maxSteps }) }, output);
+    return;
+  }
   let launch: WorkerLaunch | undefined;
   if (options.accelerate === true) {
     const numProcesses = positiveInteger(options.numProcesses, 'num-processes') ?? 1;
@@ -76,22 +96,8 @@ export async function runTrain(options: TrainOptions, output: Output): Promise<v
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
   const store = openStore(path.join(workspace, 'understudy.db'));
-  let trainTask: ProgressTask | undefined;
-  const onEvent = (event: WorkerEvent): void => {
-    if (event.event === 'started') output.info(`training on ${event.device} (torch ${event.torchVersion})`);
-    if (event.event === 'log') output.info(`worker: ${event.message}`);
-    if (event.event === 'progress') {
-      trainTask ??= output.task('train', event.totalSteps, 'steps');
-      trainTask.update(event.step, { loss: event.loss, 'tok/s': event.tokensPerSecond === null ? null : Math.round(event.tokensPerSecond) }, event.totalSteps);
-    }
-    if (event.event === 'eval') {
-      const accuracy = event.accuracy === null || event.accuracy === undefined ? '' : `, accuracy ${(event.accuracy * 100).toFixed(1)}% of ${event.accuracySample ?? '?'}`;
-      const margin = event.margin === null || event.margin === undefined ? '' : `, margin ${event.margin.toFixed(3)}`;
-      output.info(`validation at step ${event.step}: loss ${event.evalLoss?.toFixed(4) ?? '?'}${accuracy}${margin}${event.best === true ? ' (best)' : ''}`);
-    }
-    if (event.event === 'checkpoint') output.info(`checkpoint at step ${event.step}: ${event.path}`);
-    if (event.event === 'done') trainTask?.done(`${event.steps ?? '?'} steps in ${Math.round(event.seconds)} s, final loss ${event.trainLoss?.toFixed(3) ?? '?'}`);
-  };
+  const printer = createTrainEventPrinter(output);
+  const onEvent = printer.onEvent;
   const printSettings = (resolved: ResolvedSft): void => {
     if (output.json) return;
     const { lora, ...rest } = resolved.settings;
@@ -102,7 +108,8 @@ export async function runTrain(options: TrainOptions, output: Output): Promise<v
     }
   };
   try {
-    const environment = await ensureWorkerEnvironment({ onProgress: (progress) => output.info(`setup: ${progress.message}`) });
+    // A remote run needs the worker's environment on the host, not here.
+    const environment = target === undefined && options.bundle === undefined ? await ensureWorkerEnvironment({ onProgress: (progress) => output.info(`setup: ${progress.message}`) }) : { python: '' };
     if (options.method === 'dpo') {
       const config = loaded!;
       const base = await resolveBaseModel(config, (message) => output.info(`base model: ${message}`));
@@ -159,7 +166,41 @@ export async function runTrain(options: TrainOptions, output: Output): Promise<v
         data = curated;
       } else data = prepareClassificationData(config, store);
       output.info(`data: ${data.train.examples.length} training examples from ${from} (dataset ${data.train.dataset.contentHash.slice(0, 12)}), held-out eval set untouched`);
-      result = await trainSft({
+      const onRun = (run: RunRecord, resolved: ResolvedSft): void => {
+        output.info(`run ${run.id}: ${resolved.trainExamples} training + ${resolved.validationExamples} validation examples, ${resolved.totalSteps} steps; settings:`);
+        printSettings(resolved);
+        for (const warning of resolved.warnings) output.info(`warning: ${warning}`);
+      };
+      if (options.bundle !== undefined) {
+        const written = await writeTrainBundle({ store, base, chatTemplate, datasetId: data.train.dataset.id, training: config.config.training, runsDir, bundle: options.bundle, onRun });
+        if (!output.json) {
+          output.info(`bundle ${written.bundle} (${(written.bytes / 1024 ** 2).toFixed(1)} MiB, ${Object.keys(written.manifest.files).length} files) for run ${written.runId}`);
+          output.info(`run it where the GPUs are: tar -xzf ${path.basename(written.bundle)} && sh understudy-job/run.sh   (PYTHON=<python with the worker packages>)`);
+          output.info(`then bring its out/ back: understudy runs import <out folder or out.tar.gz> --workspace ${options.workspace}`);
+        }
+        output.result({ ok: true, command: 'train', method: 'sft', workspace, ...written });
+        return;
+      }
+      if (target?.kind === 'ssh') {
+        const remote = await trainSftRemote({
+          store,
+          base,
+          chatTemplate,
+          datasetId: data.train.dataset.id,
+          training: config.config.training,
+          runsDir,
+          target,
+          targetLabel: options.on!,
+          signal: controller.signal,
+          onEvent,
+          onStage: (message) => output.info(message),
+          onRun,
+        }).catch((error: unknown) => {
+          if (isDetached(error)) printer.done('detached: the run goes on at the host');
+          throw error;
+        });
+        result = remote;
+      } else result = await trainSft({
         store,
         python: environment.python,
         base,
@@ -172,11 +213,7 @@ export async function runTrain(options: TrainOptions, output: Output): Promise<v
         signal: controller.signal,
         onEvent,
         onStderr: () => undefined,
-        onRun: (run, resolved) => {
-          output.info(`run ${run.id}: ${resolved.trainExamples} training + ${resolved.validationExamples} validation examples, ${resolved.totalSteps} steps; settings:`);
-          printSettings(resolved);
-          for (const warning of resolved.warnings) output.info(`warning: ${warning}`);
-        },
+        onRun,
       });
     }
     if (!output.json) {
@@ -192,6 +229,42 @@ export async function runTrain(options: TrainOptions, output: Output): Promise<v
     process.off('SIGINT', interrupt);
     process.off('SIGTERM', interrupt);
   }
+}
+
+/** Worker events as a person follows them: a step bar with loss and tokens/s, validations, checkpoints. */
+export function createTrainEventPrinter(output: Output): { onEvent: (event: WorkerEvent) => void; done: (message: string) => void } {
+  let trainTask: ProgressTask | undefined;
+  const onEvent = (event: WorkerEvent): void => {
+    if (event.event === 'started') output.info(`training on ${event.device} (torch ${event.torchVersion})`);
+    if (event.event === 'log') output.info(`worker: ${event.message}`);
+    if (event.event === 'progress') {
+      trainTask ??= output.task('train', event.totalSteps, 'steps');
+      trainTask.update(event.step, { loss: event.loss, 'tok/s': event.tokensPerSecond === null ? null : Math.round(event.tokensPerSecond) }, event.totalSteps);
+    }
+    if (event.event === 'eval') {
+      const accuracy = event.accuracy === null || event.accuracy === undefined ? '' : `, accuracy ${(event.accuracy * 100).toFixed(1)}% of ${event.accuracySample ?? '?'}`;
+      const margin = event.margin === null || event.margin === undefined ? '' : `, margin ${event.margin.toFixed(3)}`;
+      output.info(`validation at step ${event.step}: loss ${event.evalLoss?.toFixed(4) ?? '?'}${accuracy}${margin}${event.best === true ? ' (best)' : ''}`);
+    }
+    if (event.event === 'checkpoint') output.info(`checkpoint at step ${event.step}: ${event.path}`);
+    if (event.event === 'done') trainTask?.done(`${event.steps ?? '?'} steps in ${Math.round(event.seconds)} s, final loss ${event.trainLoss?.toFixed(3) ?? '?'}`);
+  };
+  return { onEvent, done: (message) => trainTask?.done(message) };
+}
+
+/** `--on`: an ssh:// address, or a target named in the config. Checked before anything is prepared. */
+function resolveTrainTarget(options: TrainOptions, loaded: LoadedConfig | undefined): TrainTarget {
+  if (options.resume !== undefined) throw new InvalidInputError('--resume continues a local run; a remote run is followed again with `understudy runs attach <id>`', { field: '--on' });
+  if (options.accelerate === true) throw new InvalidInputError('--accelerate launches here; on a remote host the worker picks its GPU itself', { field: '--on' });
+  const wanted = options.on!;
+  const target: TrainTarget | undefined = wanted.startsWith('ssh://') ? parseSshUrl(wanted) : loaded?.config.targets[wanted];
+  if (target === undefined) {
+    const names = Object.keys(loaded?.config.targets ?? {});
+    throw new InvalidInputError(`no training target named ${wanted}`, { file: loaded?.file, field: 'targets', hint: names.length === 0 ? 'add one under targets: in the config, or pass --on ssh://user@host[:port]' : `the config names: ${names.join(', ')}` });
+  }
+  if (target.kind === 'ssh' && options.method === 'dpo') throw new InvalidInputError('remote training runs SFT for now; run DPO here after fetching the SFT adapter', { field: '--method' });
+  if (target.kind !== 'ssh' && options.method === 'dpo') throw new InvalidInputError('hosted fine-tuning here runs supervised jobs', { field: '--method' });
+  return target;
 }
 
 function formatShare(value: number | null): string {
