@@ -24,7 +24,7 @@ test('the database is migrated with WAL and foreign keys on, and migrations are 
   reopened.close();
   const db = new Database(store.file);
   assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }]);
+  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }, { version: 6 }, { version: 7 }]);
   db.close();
 });
 
@@ -64,6 +64,28 @@ test('a failed run registers no adapter; a completed run registers exactly one i
   // A second adapter for the same run violates the schema and leaves the run as it was.
   assert.throws(() => store.completeRun(run.id, {}, { ggufPath: '/x', ggufSha256: 'd'.repeat(64), peftPath: '/y', peftSha256: 'e'.repeat(64) }));
   assert.deepEqual(store.getRun(run.id)!.summary, { trainLoss: 0.5 });
+  store.close();
+});
+
+test('a hosted run succeeds only together with its registered model; a failed run cannot register one', () => {
+  const store = freshStore();
+  const dataset = store.registerDataset({ name: 't', role: 'train', source: {}, examples: [example('a', 'x')] });
+  store.registerBaseModel({ sha256: 'h'.repeat(64), name: 'gpt-4o-mini (openai-finetune)', path: 'https://api.openai.com/v1', metadata: { hosted: true } });
+  const model = { service: 'openai-finetune' as const, target: 'openai', baseUrl: 'https://api.openai.com/v1', apiKeyEnv: 'OPENAI_API_KEY', baseModel: 'gpt-4o-mini', model: 'ft:gpt-4o-mini:org::abc', jobId: 'ftjob-1', inputUsdPerMillion: 0.3, outputUsdPerMillion: null };
+  const failed = store.startRun({ datasetId: dataset.id, baseSha256: 'h'.repeat(64), method: 'sft', spec: {} });
+  store.failRun(failed.id, 'failed', 'job failed');
+  assert.throws(() => store.completeHostedRun(failed.id, {}, model), /no longer running/);
+  assert.equal(store.getRun(failed.id)!.status, 'failed');
+  assert.equal(store.getHostedModelForRun(failed.id), undefined);
+
+  const run = store.startRun({ datasetId: dataset.id, baseSha256: 'h'.repeat(64), method: 'sft', spec: {} });
+  const registered = store.completeHostedRun(run.id, { trainTokens: 1200 }, model);
+  assert.deepEqual({ ...registered, createdAt: '' }, { ...model, runId: run.id, createdAt: '' });
+  assert.equal(store.getRun(run.id)!.status, 'succeeded');
+  assert.deepEqual(store.getRun(run.id)!.summary, { trainTokens: 1200 });
+  assert.deepEqual(store.getHostedModelForRun(run.id), registered);
+  assert.deepEqual(store.listHostedModels(), [registered]);
+  assert.equal(store.getAdapterForRun(run.id), undefined, 'a hosted run has no local adapter');
   store.close();
 });
 

@@ -3,7 +3,8 @@ import { createEmbeddedProvider } from '../adapters/llm/embedded-provider.ts';
 import { BASE_MODEL_NAME, createLlamaCppEngine } from '../adapters/llm/llama-cpp-engine.ts';
 import type { ResolvedBaseModel } from '../adapters/models/acquire.ts';
 import type { ResolvedChatTemplate } from '../adapters/models/chat-template-source.ts';
-import type { Store, StoredExample } from '../adapters/store/sqlite-store.ts';
+import { createHostedModelProvider } from '../adapters/finetune/hosted-model-provider.ts';
+import type { HostedModelRecord, Store, StoredExample } from '../adapters/store/sqlite-store.ts';
 import type { EvalCandidate } from '../contracts/config.ts';
 import type { ChatProvider, ChatRequest, ChatResult } from '../contracts/provider.ts';
 import type { ChatMessage } from '../contracts/worker.ts';
@@ -37,6 +38,8 @@ export interface ResolvedEvalCandidate {
   adapterSha256?: string;
   runId?: string;
   provider?: string;
+  /** A run fine-tuned at a hosted service: answered there, through the OpenAI-compatible protocol, not on the engine. */
+  hosted?: HostedModelRecord;
 }
 
 export interface EvalOutput extends CandidateOutput {
@@ -127,7 +130,21 @@ export function resolveEvalCandidates(context: CandidateContext, specs: readonly
       };
     }
     if (spec.kind === 'adapter') {
-      const run = spec.run === 'latest' ? store.listRuns().find((candidate) => candidate.status === 'succeeded' && store.getAdapterForRun(candidate.id) !== undefined) : store.getRun(spec.run) ?? store.listRuns().find((candidate) => candidate.id.startsWith(spec.run));
+      // A finished run has a local adapter or, when it was fine-tuned at a hosted service, a hosted model.
+      const finished = (runId: string): boolean => store.getAdapterForRun(runId) !== undefined || store.getHostedModelForRun(runId) !== undefined;
+      const run = spec.run === 'latest' ? store.listRuns().find((candidate) => candidate.status === 'succeeded' && finished(candidate.id)) : store.getRun(spec.run) ?? store.listRuns().find((candidate) => candidate.id.startsWith(spec.run));
+      const hosted = run === undefined ? undefined : store.getHostedModelForRun(run.id);
+      if (run !== undefined && hosted !== undefined) {
+        return {
+          name: spec.name,
+          kind: spec.kind,
+          fingerprint: contentHash({ hosted: { service: hosted.service, baseUrl: hosted.baseUrl, model: hosted.model }, system: config.task.systemPrompt, decoding }),
+          describe: `${hosted.model} (${hosted.service} fine-tune of ${hosted.baseModel}, run ${run.id})`,
+          messagesFor: (input) => [{ role: 'system', content: config.task.systemPrompt }, { role: 'user', content: input }],
+          runId: run.id,
+          hosted,
+        };
+      }
       const adapter = run === undefined ? undefined : store.getAdapterForRun(run.id);
       if (run === undefined || adapter === undefined) {
         throw new InvalidInputError(spec.run === 'latest' ? 'no finished training run in this workspace' : `no finished run ${spec.run}`, { file: loaded.file, field: `evaluation.candidates[${index}].run`, hint: 'train one with `understudy train`, or see `understudy runs list`' });
@@ -236,9 +253,18 @@ export async function runEvalCandidates(input: CandidateContext & {
     outputs.set(candidate.name, rows);
   };
 
-  const embedded = candidates.filter((candidate) => candidate.kind !== 'provider');
+  const embedded = candidates.filter((candidate) => candidate.kind !== 'provider' && candidate.hosted === undefined);
   const everyAnswerCached = (candidate: ResolvedEvalCandidate): boolean =>
     examples.every((example) => store.cachedEvalOutput(candidate.fingerprint, contentHash(candidate.messagesFor(example.input))) !== undefined);
+  // Everything cached: no engine to load, no endpoint to call.
+  const idle: ChatProvider = {
+    id: 'cache',
+    complete: () => Promise.reject(new Error('every answer should have come from the cache')),
+    stream: () => {
+      throw new Error('not used');
+    },
+    close: () => Promise.resolve(),
+  };
   if (embedded.length > 0 && !embedded.every(everyAnswerCached)) {
     const adapterName = (index: number): string => `candidate-${index}`;
     const engine = await createLlamaCppEngine({
@@ -257,16 +283,17 @@ export async function runEvalCandidates(input: CandidateContext & {
       await engine.dispose();
     }
   } else {
-    // Everything is cached: no engine to load.
-    const idle: ChatProvider = {
-      id: 'cache',
-      complete: () => Promise.reject(new Error('every answer should have come from the cache')),
-      stream: () => {
-        throw new Error('not used');
-      },
-      close: () => Promise.resolve(),
-    };
     for (const candidate of embedded) await answerAll(candidate, idle, undefined);
+  }
+  for (const candidate of candidates) {
+    const hosted = candidate.hosted;
+    if (hosted === undefined) continue;
+    const provider = everyAnswerCached(candidate) ? idle : createHostedModelProvider(hosted, config.pricing, { targets: config.targets });
+    try {
+      await answerAll(candidate, provider, undefined);
+    } finally {
+      await provider.close();
+    }
   }
   for (const candidate of candidates.filter((entry) => entry.kind === 'provider')) {
     let teacher: TeacherModel | undefined;

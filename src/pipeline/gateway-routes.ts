@@ -2,7 +2,8 @@ import type { LoadedConfig } from '../adapters/config-file.ts';
 import { createEmbeddedProvider } from '../adapters/llm/embedded-provider.ts';
 import { BASE_MODEL_NAME, createLlamaCppEngine, type LlamaCppEngine } from '../adapters/llm/llama-cpp-engine.ts';
 import { createProviderFromConfig } from '../adapters/llm/provider-from-config.ts';
-import type { Store } from '../adapters/store/sqlite-store.ts';
+import { createHostedModelProvider } from '../adapters/finetune/hosted-model-provider.ts';
+import type { HostedModelRecord, Store } from '../adapters/store/sqlite-store.ts';
 import type { GatewayExperiment } from '../contracts/config.ts';
 import type { GatewayLogRecord } from '../contracts/gateway.ts';
 import { createCircuitBreaker, type CircuitBreaker } from '../core/ab-assignment.ts';
@@ -71,6 +72,10 @@ export async function resolveGatewayRoutes(loaded: LoadedConfig, store: Store, o
   const providers = new Map<string, ChatProvider>();
   /** Adapters by the engine name they are registered under (`<alias>` or `<alias>/candidate`). */
   const adapters = new Map<string, { runId: string; path: string }>();
+  /** Runs fine-tuned at a hosted service, by the same keys: answered at the service, not on the engine. */
+  const hostedTargets = new Map<string, HostedModelRecord>();
+  /** One provider per hosted run, shared by the routes that name it. */
+  const hostedProviders = new Map<string, ChatProvider>();
   const targets: { key: string; alias: string; target: string; field: string }[] = [];
   for (const [alias, route] of entries) {
     targets.push({ key: alias, alias, target: route.target, field: `gateway.routes.${alias}.target` });
@@ -84,7 +89,14 @@ export async function resolveGatewayRoutes(loaded: LoadedConfig, store: Store, o
       if (!providers.has(name)) providers.set(name, createProviderFromConfig(name, provider, config.pricing));
     } else if (target.startsWith('adapter:')) {
       const wanted = target.slice('adapter:'.length);
-      const run = wanted === 'latest' ? store.listRuns().find((candidate) => candidate.status === 'succeeded' && store.getAdapterForRun(candidate.id) !== undefined) : store.getRun(wanted);
+      const finished = (runId: string): boolean => store.getAdapterForRun(runId) !== undefined || store.getHostedModelForRun(runId) !== undefined;
+      const run = wanted === 'latest' ? store.listRuns().find((candidate) => candidate.status === 'succeeded' && finished(candidate.id)) : store.getRun(wanted);
+      const hosted = run === undefined ? undefined : store.getHostedModelForRun(run.id);
+      if (hosted !== undefined) {
+        hostedTargets.set(key, hosted);
+        if (!hostedProviders.has(hosted.runId)) hostedProviders.set(hosted.runId, createHostedModelProvider(hosted, config.pricing, { targets: config.targets }));
+        continue;
+      }
       const adapter = run === undefined ? undefined : store.getAdapterForRun(run.id);
       if (run === undefined || adapter === undefined) {
         throw new InvalidInputError(`route ${alias}: ${wanted === 'latest' ? 'no finished training run in this workspace' : `no finished run ${wanted}`}`, { file: loaded.file, field, hint: 'train one with `understudy train`, or see `understudy runs list`' });
@@ -96,7 +108,7 @@ export async function resolveGatewayRoutes(loaded: LoadedConfig, store: Store, o
   let engine: LlamaCppEngine | undefined;
   let embedded: ChatProvider | undefined;
   let baseName = 'base';
-  if (targets.some(({ target }) => !target.startsWith('provider:'))) {
+  if (targets.some(({ key, target }) => !target.startsWith('provider:') && !hostedTargets.has(key))) {
     const base = await resolveBaseModel(loaded, options.onMessage);
     const template = await resolveBaseChatTemplate(loaded, base);
     baseName = base.name;
@@ -120,6 +132,16 @@ export async function resolveGatewayRoutes(loaded: LoadedConfig, store: Store, o
     if (target.startsWith('provider:')) {
       const name = target.slice('provider:'.length);
       return { provider: providers.get(name)!, path: 'hosted', describe: `${name} ${config.providers[name]!.model}`, ...formatFor(taskFormat, false) };
+    }
+    const hosted = hostedTargets.get(key);
+    if (hosted !== undefined) {
+      return {
+        ...formatFor(taskFormat, true),
+        provider: hostedProviders.get(hosted.runId)!,
+        path: 'tuned',
+        adapter: hosted.runId,
+        describe: `${hosted.model} (${hosted.service} fine-tune of ${hosted.baseModel}, run ${hosted.runId})`,
+      };
     }
     const adapter = adapters.get(key);
     return {
@@ -154,6 +176,7 @@ export async function resolveGatewayRoutes(loaded: LoadedConfig, store: Store, o
     routes,
     async close() {
       for (const provider of providers.values()) await provider.close();
+      for (const provider of hostedProviders.values()) await provider.close();
       await embedded?.close();
       await engine?.dispose();
     },

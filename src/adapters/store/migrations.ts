@@ -250,4 +250,39 @@ CREATE TABLE gateway_experiment_state (
 );
 `,
   },
+  {
+    version: 6,
+    name: 'hosted fine-tuned models',
+    // A model fine-tuned at a hosted service (OpenAI, Together) for a run: where to call it and by which name. The
+    // key's environment variable is kept, never the key.
+    sql: `
+CREATE TABLE hosted_models (
+  run_id TEXT PRIMARY KEY REFERENCES training_runs (id),
+  service TEXT NOT NULL CHECK (service IN ('openai-finetune', 'together-finetune')),
+  target TEXT NOT NULL,
+  base_url TEXT NOT NULL,
+  api_key_env TEXT NOT NULL,
+  base_model TEXT NOT NULL,
+  model TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  input_usd_per_million REAL,
+  output_usd_per_million REAL,
+  created_at TEXT NOT NULL
+);
+`,
+  },
+  {
+    version: 7,
+    name: 'dashboard indexes',
+    // The dashboard pages the pool of 100,000s of examples: these make its counts, facets and pages index-only scans
+    // (the length index serves the input-length histogram without reading the rows; the partial index lets tag counts
+    // read only tagged rows).
+    sql: `
+CREATE INDEX pool_examples_by_task_id ON pool_examples (task, id);
+CREATE INDEX pool_examples_by_answer ON pool_examples (task, answer, split);
+CREATE INDEX pool_examples_by_review ON pool_examples (task, review, source);
+CREATE INDEX pool_examples_by_input_length ON pool_examples (task, length(input));
+CREATE INDEX pool_examples_tagged ON pool_examples (task) WHERE tags_json != '[]';
+`,
+  },
 ];

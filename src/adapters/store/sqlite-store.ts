@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { contentHash } from '../../core/content-hash.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { createCurationStore, type CurationStore } from './curation-store.ts';
+import { createBrowseQueries, type BrowseQueries } from './browse-queries.ts';
 import type { ChatMessage } from '../../contracts/worker.ts';
 import { GatewayLogRecordSchema, type ExperimentState, type GatewayLogRecord, type StoredFeedback } from '../../contracts/gateway.ts';
 import { InvalidInputError } from '../../core/errors.ts';
@@ -41,6 +42,28 @@ export interface AdapterRecord {
   ggufSha256: string;
   peftPath: string;
   peftSha256: string;
+  createdAt: string;
+}
+
+/**
+ * A model fine-tuned at a hosted service (OpenAI, Together) for a run: it is called like any OpenAI-compatible model at
+ * `baseUrl`, by `model`, with the key in the environment variable `apiKeyEnv` (the key itself is never stored).
+ */
+export interface HostedModelRecord {
+  runId: string;
+  service: 'openai-finetune' | 'together-finetune';
+  /** The `targets.<name>` the run was sent to. */
+  target: string;
+  baseUrl: string;
+  apiKeyEnv: string;
+  /** The service's model that was fine-tuned. */
+  baseModel: string;
+  /** The fine-tuned model's name at the service. */
+  model: string;
+  jobId: string;
+  /** Inference prices configured when the run finished; null: the catalog's, or unknown. */
+  inputUsdPerMillion: number | null;
+  outputUsdPerMillion: number | null;
   createdAt: string;
 }
 
@@ -98,6 +121,8 @@ export interface Store {
   readonly file: string;
   /** The curation pool: imports, generated data, splits, filter runs, review, the generation cache. */
   readonly curation: CurationStore;
+  /** Paginated, indexed reads for the dashboard (never the whole pool in memory). */
+  readonly browse: BrowseQueries;
   registerDataset(input: { name: string; role: DatasetRecord['role']; source: Record<string, unknown>; examples: NewExample[] }): DatasetRecord & { reused: boolean };
   getDataset(id: string): DatasetRecord | undefined;
   listExamples(datasetId: string): StoredExample[];
@@ -121,6 +146,11 @@ export interface Store {
   runEvents(runId: string): unknown[];
   getAdapterForRun(runId: string): AdapterRecord | undefined;
   listAdapters(): AdapterRecord[];
+  /** Marks a hosted run succeeded and registers its fine-tuned model in one transaction (the run must still be running). */
+  completeHostedRun(runId: string, summary: Record<string, unknown>, model: Omit<HostedModelRecord, 'runId' | 'createdAt'>): HostedModelRecord;
+  getHostedModelForRun(runId: string): HostedModelRecord | undefined;
+  /** Newest first. */
+  listHostedModels(): HostedModelRecord[];
   saveEval(input: { datasetId: string; config: unknown; summary: unknown; results: EvalResultRow[] }): { id: string; contentHash: string };
   evalResults(evalId: string): EvalResultRow[];
   /** A candidate's stored answer to one input (`fingerprint`: what produced it; `inputHash`: the conversation). */
@@ -190,9 +220,24 @@ export function openStore(file: string): Store {
     createdAt: row.created_at,
   });
 
+  const hostedModelFromRow = (row: HostedModelRow): HostedModelRecord => ({
+    runId: row.run_id,
+    service: row.service,
+    target: row.target,
+    baseUrl: row.base_url,
+    apiKeyEnv: row.api_key_env,
+    baseModel: row.base_model,
+    model: row.model,
+    jobId: row.job_id,
+    inputUsdPerMillion: row.input_usd_per_million,
+    outputUsdPerMillion: row.output_usd_per_million,
+    createdAt: row.created_at,
+  });
+
   const store: Store = {
     file,
     curation: createCurationStore(db),
+    browse: createBrowseQueries(db),
     registerDataset({ name, role, source, examples }) {
       const hashes = examples.map((example) => contentHash({ input: example.input, label: example.label, messages: example.messages }));
       const datasetHash = contentHash(hashes);
@@ -294,6 +339,24 @@ export function openStore(file: string): Store {
     },
     listAdapters() {
       return (db.prepare('SELECT * FROM adapters ORDER BY created_at DESC').all() as AdapterRow[]).map(adapterFromRow);
+    },
+    completeHostedRun(runId, summary, model) {
+      const record: HostedModelRecord = { runId, createdAt: now(), ...model };
+      db.transaction(() => {
+        // Only a run still running may finish: a run failed or interrupted meanwhile stays so.
+        const changed = db.prepare("UPDATE training_runs SET status = 'succeeded', finished_at = ?, summary_json = ? WHERE id = ? AND status = 'running'").run(now(), JSON.stringify(summary), runId);
+        if (changed.changes !== 1) throw new Error(`run ${runId} is unknown or no longer running`);
+        db.prepare('INSERT INTO hosted_models (run_id, service, target, base_url, api_key_env, base_model, model, job_id, input_usd_per_million, output_usd_per_million, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(runId, record.service, record.target, record.baseUrl, record.apiKeyEnv, record.baseModel, record.model, record.jobId, record.inputUsdPerMillion, record.outputUsdPerMillion, record.createdAt);
+      })();
+      return record;
+    },
+    getHostedModelForRun(runId) {
+      const row = db.prepare('SELECT * FROM hosted_models WHERE run_id = ?').get(runId) as HostedModelRow | undefined;
+      return row === undefined ? undefined : hostedModelFromRow(row);
+    },
+    listHostedModels() {
+      return (db.prepare('SELECT * FROM hosted_models ORDER BY created_at DESC').all() as HostedModelRow[]).map(hostedModelFromRow);
     },
     saveEval({ datasetId, config, summary, results }) {
       const id = newId('eval');
@@ -460,5 +523,6 @@ interface DatasetRow { id: string; name: string; role: DatasetRecord['role']; co
 interface ExampleRow { id: number; dataset_id: string; position: number; input: string; label: string | null; messages_json: string; content_hash: string; provenance_json: string }
 interface BaseModelRow { sha256: string; name: string; path: string; metadata_json: string; registered_at: string }
 interface RunRow { id: string; dataset_id: string; base_sha256: string; method: string; spec_json: string; spec_hash: string; status: RunRecord['status']; started_at: string; finished_at: string | null; summary_json: string | null; error: string | null }
+interface HostedModelRow { run_id: string; service: HostedModelRecord['service']; target: string; base_url: string; api_key_env: string; base_model: string; model: string; job_id: string; input_usd_per_million: number | null; output_usd_per_million: number | null; created_at: string }
 interface AdapterRow { id: string; run_id: string; base_sha256: string; gguf_path: string; gguf_sha256: string; peft_path: string; peft_sha256: string; created_at: string }
 interface EvalResultDbRow { eval_id: string; candidate: string; example_id: number; output: string; correct: number; prompt_tokens: number; completion_tokens: number; latency_ms: number }
