@@ -169,3 +169,22 @@ export function preferencePairsFromEdits(store: Pick<Store, 'curation'>, task: s
     }))
     .filter((pair) => pair.prompt.length > 0);
 }
+
+/**
+ * A decision made outside the terminal loop (the dashboard), with the terminal's rules: an edited label may be a
+ * case-insensitive match or a unique prefix of one, and an edit to the answer the example already has is an accept
+ * (a DPO pair of two equal answers would prefer nothing). Returns the example as stored and what was applied.
+ */
+export function decideReview(store: Pick<Store, 'curation'>, id: number, decision: ReviewDecision, task: ReviewTask): { example: PoolExample; applied: ReviewDecision['kind'] } {
+  const example = store.curation.getExample(id);
+  if (example === undefined) throw new InvalidInputError(`no pool example ${id}`, { field: 'id' });
+  if (decision.kind !== 'edit') return { example: applyReview(store, id, decision, task), applied: decision.kind };
+  let answer = decision.answer.trim();
+  if (task.output.type === 'labels') {
+    const match = matchLabel(answer, task.labels);
+    if (match.kind === 'match') answer = match.label;
+  }
+  answer = checkAnswer(answer, task);
+  if (answer === example.answer) return { example: applyReview(store, id, { kind: 'accept' }, task), applied: 'accept' };
+  return { example: applyReview(store, id, { kind: 'edit', answer }, task), applied: 'edit' };
+}

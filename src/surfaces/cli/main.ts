@@ -14,11 +14,14 @@ const runDemo = lazy(async () => (await import('./commands/demo.ts')).runDemo);
 const runTrain = lazy(async () => (await import('./commands/train.ts')).runTrain);
 const runExport = lazy(async () => (await import('./commands/export.ts')).runExport);
 const runRunsList = lazy(async () => (await import('./commands/runs.ts')).runRunsList);
+const runRunsAttach = lazy(async () => (await import('./commands/runs.ts')).runRunsAttach);
+const runRunsImport = lazy(async () => (await import('./commands/runs.ts')).runRunsImport);
 const runRunsShow = lazy(async () => (await import('./commands/runs.ts')).runRunsShow);
 const runEval = lazy(async () => (await import('./commands/eval.ts')).runEval);
 const runDecide = lazy(async () => (await import('./commands/decide.ts')).runDecideCommand);
 const runEconomics = lazy(async () => (await import('./commands/decide.ts')).runEconomicsCommand);
 const runServe = lazy(async () => (await import('./commands/serve.ts')).runServe);
+const runUi = lazy(async () => (await import('./commands/ui.ts')).runUi);
 const runKeysCreate = lazy(async () => (await import('./commands/keys.ts')).runKeysCreate);
 const runKeysList = lazy(async () => (await import('./commands/keys.ts')).runKeysList);
 const runKeysRevoke = lazy(async () => (await import('./commands/keys.ts')).runKeysRevoke);
@@ -128,6 +131,9 @@ program.command('train')
   .option('--cpu', 'with --accelerate: force the CPU launch path')
   .addOption(new Option('--data <source>', 'config: the CSV files the config names; curated: the workspace pool after `understudy data split/filter`').choices(['config', 'curated']).default('config'))
   .option('--synthetic-ratio <r>', 'with --data curated: share of synthetic examples in the train set (0..1)')
+  .option('--on <target>', 'train elsewhere: ssh://user@host[:port], or a target named under targets: in the config (an SSH GPU host, OpenAI or Together fine-tuning)')
+  .option('--bundle <file.tar.gz>', 'write the run as a job bundle (spec, data, base, worker, run.sh) for Modal, Anyscale, Kubernetes; bring results back with runs import')
+  .option('--yes', 'with a hosted fine-tuning target: start the job without asking to confirm its estimated cost')
   .addOption(json)
   .action(action(runTrain));
 
@@ -147,6 +153,18 @@ runs.command('list')
   .option('--workspace <dir>', 'the workspace folder (holds understudy.db and runs/)', 'understudy-demo')
   .addOption(json)
   .action(action(runRunsList));
+runs.command('attach')
+  .description('reconnect to a run still going on a remote host: store the events it missed, follow it live, fetch and verify its adapter')
+  .argument('<id>', 'run id, or a unique prefix of it (see runs list)')
+  .option('--workspace <dir>', 'the workspace folder (holds understudy.db and runs/)', 'understudy-demo')
+  .addOption(json)
+  .action(action(runRunsAttach));
+runs.command('import')
+  .description('bring a bundle job\'s out/ folder (or a .tar.gz of it) back: check each artifact against the worker\'s sha256, store the events, register the adapter')
+  .argument('<from>', 'the out/ folder, or a .tar.gz of it')
+  .option('--workspace <dir>', 'the workspace folder (holds understudy.db and runs/)', 'understudy-demo')
+  .addOption(json)
+  .action(action(runRunsImport));
 runs.command('show')
   .description('one run in full (settings, data, base, losses, checkpoints, adapter); writes its HTML report to <workspace>/runs/<id>/report.html')
   .argument('<id>', 'run id, or a unique prefix of it (see runs list)')
@@ -205,6 +223,16 @@ program.command('serve')
   .option('--threads <n>', 'CPU threads of the embedded engine', (value) => Number.parseInt(value, 10))
   .addOption(json)
   .action(action(runServe));
+
+program.command('ui')
+  .description('the dashboard alone (data, review queue, runs with live curves), without the gateway; `understudy serve` also serves it at /ui')
+  .option('--workspace <dir>', 'the workspace folder (holds understudy.db and runs/)', 'understudy-demo')
+  .option('--config <file>', 'an understudy.yaml (default: the embedded Banking77 config)')
+  .option('--host <host>', 'the address to bind; beyond 127.0.0.1 a token is required', '127.0.0.1')
+  .option('--port <port>', 'the port (0: any free port)', '8788')
+  .option('--token <token>', 'the token every request must carry (default beyond loopback: a new one, printed once)')
+  .addOption(json)
+  .action(action(runUi));
 
 const keys = program.command('keys').description('API keys for the gateway (gateway.requireKeys): only their sha256 is stored');
 keys.command('create').description('make a key; it is printed once').requiredOption('--name <name>', 'who uses it').option('--workspace <dir>', 'the workspace folder', 'understudy-demo').addOption(json).action(action(runKeysCreate));

@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import type { LoadedConfig } from '../../adapters/config-file.ts';
 import type { Store } from '../../adapters/store/sqlite-store.ts';
@@ -7,18 +8,35 @@ import { resolveGatewayRoutes, type ResolvedGatewayRoute } from '../../pipeline/
 import { InvalidInputError } from '../../core/errors.ts';
 import { createRedactor } from '../../core/redact.ts';
 import { createGatewayApp } from './gateway-app.ts';
+import { createDashboardApp } from './dashboard-app.ts';
+import { isLoopbackHost } from './dashboard-access.ts';
+import { loadDashboardAssets } from './dashboard-assets.ts';
+import { newDashboardToken } from './dashboard-server.ts';
 
 export interface RunningGateway {
   /** `http://host:port` (append `/v1` for an OpenAI SDK's base URL). */
   url: string;
   routes: readonly ResolvedGatewayRoute[];
   log: GatewayLogQueue;
+  /** The dashboard's address (`<url>/ui/`), with `?token=` when one is needed; null when not mounted. */
+  dashboardUrl: string | null;
   /** Stop accepting connections, finish the log (no row lost), free the models. */
   close(): Promise<void>;
 }
 
 /** Start `understudy serve`: the workspace's routes behind the OpenAI-compatible app, on host:port (0: any free port). */
-export async function startGateway(loaded: LoadedConfig, store: Store, options: { host?: string; port?: number; threads?: number; onMessage?: (message: string) => void } = {}): Promise<RunningGateway> {
+export async function startGateway(
+  loaded: LoadedConfig,
+  store: Store,
+  options: {
+    host?: string;
+    port?: number;
+    threads?: number;
+    onMessage?: (message: string) => void;
+    /** The dashboard at `/ui` (default: on; beyond loopback with a new token unless one is given); false: not mounted. */
+    dashboard?: { token?: string } | false;
+  } = {},
+): Promise<RunningGateway> {
   const settings = loaded.config.gateway;
   const host = options.host ?? settings.host;
   if (!settings.requireKeys && !isLoopback(host)) {
@@ -61,6 +79,13 @@ export async function startGateway(loaded: LoadedConfig, store: Store, options: 
       });
     },
   });
+  let dashboardToken: string | undefined;
+  if (options.dashboard !== false) {
+    dashboardToken = options.dashboard?.token ?? (isLoopbackHost(host) ? undefined : newDashboardToken());
+    const assets = loadDashboardAssets();
+    if (assets.kind === 'missing') options.onMessage?.(`dashboard: ${assets.message}`);
+    app.route('/ui', createDashboardApp({ store, workspace: path.dirname(store.file), loaded, assets, basePath: '/ui', ...(dashboardToken === undefined ? {} : { token: dashboardToken }) }));
+  }
   let server: ServerType;
   try {
     server = await new Promise<ServerType>((resolve, reject) => {
@@ -79,6 +104,7 @@ export async function startGateway(loaded: LoadedConfig, store: Store, options: 
     url: `http://${shownHost}:${address.port}`,
     routes: resolved.routes,
     log,
+    dashboardUrl: options.dashboard === false ? null : `http://${shownHost}:${address.port}/ui/${dashboardToken === undefined ? '' : `?token=${encodeURIComponent(dashboardToken)}`}`,
     async close() {
       clearInterval(poll);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

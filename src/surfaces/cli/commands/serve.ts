@@ -32,7 +32,8 @@ export async function runServe(options: ServeOptions, output: Output): Promise<v
       onMessage: (message) => output.info(message),
     });
     output.info(`serving ${gateway.url}/v1 (OpenAI-compatible); routes: ${gateway.routes.map((route) => `${route.alias} → ${route.describe}`).join(', ')}`);
-    if (output.json) process.stdout.write(`${JSON.stringify({ event: 'listening', url: gateway.url, routes: gateway.routes.map((route) => ({ alias: route.alias, path: route.path, tasks: route.tasks, describe: route.describe })) })}\n`);
+    if (gateway.dashboardUrl !== null) output.info(`dashboard: ${gateway.dashboardUrl}${gateway.dashboardUrl.includes('?token=') ? '  (the token is shown only now)' : ''}`);
+    if (output.json) process.stdout.write(`${JSON.stringify({ event: 'listening', url: gateway.url, dashboard: gateway.dashboardUrl, routes: gateway.routes.map((route) => ({ alias: route.alias, path: route.path, tasks: route.tasks, describe: route.describe })) })}\n`);
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'));
       process.once('SIGTERM', () => resolve('SIGTERM'));
