@@ -135,6 +135,7 @@ test('describeRun gathers the run, its data, base, spec, curves, checkpoints and
   assert.equal(run.adapter?.ggufSha256, 'a'.repeat(64));
   assert.equal(run.adapter?.peftPath, `/ws/runs/${runId}/peft`);
   assert.deepEqual(run.reportedArtifacts.map((artifact) => artifact.kind), ['peft-adapter', 'gguf-lora']);
+  assert.equal(run.hostedModel, null, 'a local run has no hosted model');
   assert.equal(run.error, null);
   // Plain data: it survives JSON unchanged.
   assert.deepEqual(JSON.parse(JSON.stringify(run)), run);

@@ -19,6 +19,7 @@ import { describeRun } from '../src/pipeline/run-records.ts';
 import { trainHosted, type HostedTrainResult, type HostedTrainingEstimate, type TrainHostedInput } from '../src/pipeline/train-hosted.ts';
 import type { Output } from '../src/surfaces/cli/output.ts';
 import { runTrainHosted } from '../src/surfaces/cli/commands/train-hosted.ts';
+import { runExport } from '../src/surfaces/cli/commands/export.ts';
 import { startFineTuningStandIn, type FineTuningStandIn, type FineTuningStandInOptions, type StandInRequest } from './helpers/fine-tuning-stand-in.ts';
 
 const KEY = 'sk-stand-in-SECRET-0123456789abcdef';
@@ -198,6 +199,8 @@ test('protocol stand-in, OpenAI: upload, supervised job, polls with growing wait
     assert.equal(result.costUsd, (result.trainedTokens * 5) / 1e6, 'the cost is the billed tokens at the table price');
     assert.equal(described.base.name, 'gpt-4.1-mini-2025-04-14 (openai-finetune)');
     assert.equal(described.worker?.device, 'openai-finetune (hosted)');
+    assert.deepEqual(described.hostedModel, { service: 'openai-finetune', target: 'hosted-ft', baseModel: 'gpt-4.1-mini-2025-04-14', model: model.model, jobId: job.id });
+    assert.equal(described.adapter, null);
     const events = space.store.runEvents(result.run.id) as { event: string; message?: string; hosted?: { type?: string } }[];
     assert.ok(events.some((event) => event.event === 'log' && event.message === 'openai-finetune info: Fine-tuning job started' && event.hosted?.type === 'message'));
     assert.ok(events.some((event) => event.event === 'log' && /New fine-tuned model created: ft:/.test(event.message ?? '')));
@@ -517,5 +520,10 @@ test('CLI: no terminal and no --yes is an error telling to pass --yes; --yes run
     await runTrainHosted(options, output, { ...surroundings, interactive: true, ask: () => Promise.resolve(answers.shift() ?? '') });
     assert.equal((results.at(-1) as { started: boolean }).started, false);
     assert.equal(standIn.jobs.size, 1, 'answering no starts nothing');
+
+    // A hosted run has no weights here: export refuses it by name, and picks no hosted run by default.
+    const runId = (result as unknown as { run: { id: string } }).run.id;
+    await assert.rejects(runExport({ workspace: options.workspace, run: runId, to: 'peft' }, output), /is a hosted fine-tune \(ft:gpt-4o-mini.*no adapter to export/);
+    await assert.rejects(runExport({ workspace: options.workspace, to: 'peft' }, output), /no finished run with a local adapter/);
   });
 });

@@ -134,7 +134,8 @@ export function buildEconomics(loaded: LoadedConfig, store: Store, evaluation: E
 
   // Fine-tune one-off.
   const trainingMachine = resolveHardware(loaded, settings.training.hardware, 'economics.training.hardware');
-  const latestRun = store.listRuns().find((run) => run.status === 'succeeded' && run.method !== 'dpo');
+  // The local fine-tune's throughput prices training; a hosted fine-tune's run has no local throughput.
+  const latestRun = store.listRuns().find((run) => run.status === 'succeeded' && run.method !== 'dpo' && store.getAdapterForRun(run.id) !== undefined);
   const run = latestRun === undefined ? undefined : describeRun(store, latestRun.id);
   const runEpochs = typeof run?.spec.training?.epochs === 'number' && run.spec.training.epochs > 0 ? run.spec.training.epochs : 1;
   const tokensPerSecond = settings.training.tokensPerSecond ?? run?.tokensPerSecond ?? undefined;

@@ -83,6 +83,8 @@ export interface RunDescription {
   resumedFromStep: number | null;
   checkpoints: CheckpointRecord[];
   adapter: { id: string; ggufPath: string; ggufSha256: string; peftPath: string; peftSha256: string; createdAt: string } | null;
+  /** A hosted fine-tune's result: the tuned model at the service (no local weights); null for local runs. */
+  hostedModel: { service: string; target: string; baseModel: string; model: string; jobId: string } | null;
   /** Artifacts as the worker reported them (paths in its staging folder; the adapter holds the final ones). */
   reportedArtifacts: { kind: string; path: string; sha256: string }[];
   error: { message: string; errorType: string | null } | null;
@@ -116,6 +118,7 @@ export function describeRun(store: Store, runId: string): RunDescription {
   const dataset = store.getDataset(run.datasetId);
   const base = store.getBaseModel(run.baseSha256);
   const adapter = store.getAdapterForRun(runId);
+  const hosted = store.getHostedModelForRun(runId);
   const events = readEvents(store.runEvents(runId));
   const summary = run.summary;
 
@@ -163,6 +166,7 @@ export function describeRun(store: Store, runId: string): RunDescription {
     resumedFromStep: numberField(summary, 'resumedFromStep') ?? done?.resumedFromStep ?? null,
     checkpoints: lastPerStep(events.checkpoint.map(({ step, path }) => ({ step, path, best: best !== null && step === best.step }))),
     adapter: adapter === undefined ? null : { id: adapter.id, ggufPath: adapter.ggufPath, ggufSha256: adapter.ggufSha256, peftPath: adapter.peftPath, peftSha256: adapter.peftSha256, createdAt: adapter.createdAt },
+    hostedModel: hosted === undefined ? null : { service: hosted.service, target: hosted.target, baseModel: hosted.baseModel, model: hosted.model, jobId: hosted.jobId },
     reportedArtifacts: events.artifact.map(({ kind, path, sha256 }) => ({ kind, path, sha256 })),
     error: run.error === null && errorEvent === undefined ? null : { message: run.error ?? errorEvent?.message ?? '', errorType: errorEvent?.errorType ?? null },
   };

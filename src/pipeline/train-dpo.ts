@@ -80,7 +80,7 @@ export async function trainDpo(input: {
 }): Promise<DpoResult> {
   const { store, loaded } = input;
   const sftRun = input.fromRunId === undefined
-    ? store.listRuns().find((run) => run.method === 'sft' && run.status === 'succeeded')
+    ? store.listRuns().find((run) => run.method === 'sft' && run.status === 'succeeded' && store.getAdapterForRun(run.id) !== undefined)
     : store.getRun(input.fromRunId);
   if (sftRun === undefined) {
     throw new InvalidInputError(input.fromRunId === undefined ? 'no succeeded SFT run to start DPO from' : `unknown run ${input.fromRunId}`, { field: '--from-run', hint: 'train with `understudy train` first, or see the runs with `understudy runs list`' });
@@ -89,7 +89,10 @@ export async function trainDpo(input: {
   if (sftRun.baseSha256 !== input.base.sha256) {
     throw new InvalidInputError(`run ${sftRun.id} was trained on base ${sftRun.baseSha256.slice(0, 12)}, not the configured ${input.base.name} (${input.base.sha256.slice(0, 12)})`, { field: 'baseModel' });
   }
-  const sftAdapter = store.getAdapterForRun(sftRun.id)!;
+  const sftAdapter = store.getAdapterForRun(sftRun.id);
+  if (sftAdapter === undefined) {
+    throw new InvalidInputError(`run ${sftRun.id} has no local adapter (a hosted fine-tune's weights stay with the service); DPO here starts from a local LoRA adapter`, { field: '--from-run' });
+  }
   const sftDir = path.join(input.runsDir, sftRun.id);
   const trainRecords = readPromptCompletionFile(path.join(sftDir, 'train.jsonl'));
   const validationFile = path.join(sftDir, 'validation.jsonl');

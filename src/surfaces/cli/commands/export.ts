@@ -40,8 +40,12 @@ export async function runExport(options: ExportOptions, output: Output): Promise
   if (!existsSync(databaseFile)) throw new InvalidInputError('no workspace database here', { file: databaseFile, hint: 'train first (understudy train or understudy demo), or pass --workspace' });
   const store = openStore(databaseFile);
   try {
-    const runId = options.run ?? store.listRuns().find((run) => run.status === 'succeeded')?.id;
-    if (runId === undefined) throw new InvalidInputError('the workspace has no finished run to export', { field: '--run' });
+    const runId = options.run ?? store.listRuns().find((run) => run.status === 'succeeded' && store.getAdapterForRun(run.id) !== undefined)?.id;
+    if (runId === undefined) throw new InvalidInputError('the workspace has no finished run with a local adapter to export', { field: '--run' });
+    const hosted = store.getHostedModelForRun(runId);
+    if (hosted !== undefined) {
+      throw new InvalidInputError(`run ${runId} is a hosted fine-tune (${hosted.model}); its weights stay with the service, so there is no adapter to export`, { field: '--run', hint: 'call it through a route or eval candidate instead' });
+    }
     const outDir = path.resolve(options.out ?? path.join(workspace, 'exports', runId));
     const needsWorker = formats.includes('merged');
     const python = needsWorker ? (await ensureWorkerEnvironment()).python : undefined;

@@ -171,7 +171,9 @@ function describeRunLines(run: RunDescription): string[] {
   }
   if (run.checkpoints.length === 0) fact('checkpoints', 'none');
   for (const [index, checkpoint] of run.checkpoints.entries()) fact(index === 0 ? 'checkpoints' : '', `step ${checkpoint.step}  ${checkpoint.path}${checkpoint.best ? '  (best)' : ''}`);
-  if (run.adapter === null) {
+  if (run.hostedModel !== null) {
+    fact('hosted model', `${run.hostedModel.model}  (${run.hostedModel.service} job ${run.hostedModel.jobId}, from ${run.hostedModel.baseModel}, target ${run.hostedModel.target})`);
+  } else if (run.adapter === null) {
     fact('adapter', 'none');
   } else {
     fact('adapter', run.adapter.id);
