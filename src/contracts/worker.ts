@@ -277,6 +277,24 @@ export const WorkerEventSchema = z.discriminatedUnion('event', [
 ]);
 export type WorkerEvent = z.infer<typeof WorkerEventSchema>;
 
+/**
+ * One line of a worker's stdout or event log: blank, not JSON (a stray print), JSON that is no known event (with
+ * the schema's complaint), or an event.
+ */
+export type WorkerEventLine = { kind: 'blank' } | { kind: 'not-json' } | { kind: 'unknown'; problem: string } | { kind: 'event'; event: WorkerEvent };
+
+export function parseWorkerEventLine(line: string): WorkerEventLine {
+  if (line.trim() === '') return { kind: 'blank' };
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return { kind: 'not-json' };
+  }
+  const parsed = WorkerEventSchema.safeParse(value);
+  return parsed.success ? { kind: 'event', event: parsed.data } : { kind: 'unknown', problem: parsed.error.issues[0]?.message ?? 'not a worker event' };
+}
+
 export const TokenizeResultSchema = z.object({
   texts: z.array(z.string()),
   tokenIds: z.array(z.array(z.number().int())),

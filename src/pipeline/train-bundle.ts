@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TrainSftSpecSchema, WorkerEventSchema, type WorkerEvent } from '../contracts/worker.ts';
+import { TrainSftSpecSchema, parseWorkerEventLine, type WorkerEvent } from '../contracts/worker.ts';
 import { InvalidInputError, WorkerError } from '../core/errors.ts';
 import type { ResolvedSft } from '../core/sft-defaults.ts';
 import { sha256File } from '../adapters/file-hash.ts';
@@ -136,16 +136,9 @@ export async function importBundleResults(input: { store: Store; runsDir: string
     if (!existsSync(eventsFile)) throw new InvalidInputError('the job left no events.jsonl', { file: eventsFile });
     const events: WorkerEvent[] = [];
     readFileSync(eventsFile, 'utf8').split('\n').forEach((line, index) => {
-      if (line.trim() === '') return;
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch {
-        return;
-      }
-      const parsed = WorkerEventSchema.safeParse(value);
-      if (!parsed.success) throw new InvalidInputError(`not a worker event: ${parsed.error.issues[0]?.message ?? ''}`, { file: eventsFile, line: index + 1 });
-      events.push(parsed.data);
+      const parsed = parseWorkerEventLine(line);
+      if (parsed.kind === 'unknown') throw new InvalidInputError(`not a worker event: ${parsed.problem}`, { file: eventsFile, line: index + 1 });
+      if (parsed.kind === 'event') events.push(parsed.event);
     });
     const errorEvent = events.find((event) => event.event === 'error');
     if (errorEvent?.event === 'error') throw new WorkerError(`the job failed: ${errorEvent.errorType}: ${errorEvent.message}`, { file: eventsFile });

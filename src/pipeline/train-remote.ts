@@ -8,7 +8,7 @@
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { SshTarget } from '../contracts/config.ts';
-import { TrainSftSpecSchema, WorkerEventSchema, type TrainSftSpec, type WorkerEvent } from '../contracts/worker.ts';
+import { TrainSftSpecSchema, WorkerEventSchema, parseWorkerEventLine, type TrainSftSpec, type WorkerEvent } from '../contracts/worker.ts';
 import { InvalidInputError, RemoteError, UnderstudyError, WorkerError } from '../core/errors.ts';
 import type { ResolvedSft } from '../core/sft-defaults.ts';
 import { sha256File } from '../adapters/file-hash.ts';
@@ -190,20 +190,13 @@ function streamOnce(connection: SshConnection, state: RemoteRunState, store: Sto
         exit = { exitCode: Number.isInteger(code) ? code : null };
         return;
       }
-      if (line.trim() === '') return;
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch {
-        return;
-      }
-      const parsed = WorkerEventSchema.safeParse(value);
-      if (!parsed.success) return;
+      const parsed = parseWorkerEventLine(line);
+      if (parsed.kind !== 'event') return;
       seen += 1;
       if (seen <= skip) return;
       try {
-        store.appendRunEvent(runId, parsed.data);
-        hooks.onEvent?.(parsed.data);
+        store.appendRunEvent(runId, parsed.event);
+        hooks.onEvent?.(parsed.event);
       } catch (error) {
         failure ??= error;
         child.kill('SIGTERM');
@@ -320,19 +313,12 @@ async function catchUp(connection: SshConnection, state: RemoteRunState, store: 
   const skip = storedEvents(store, runId).length;
   let seen = 0;
   for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      continue;
-    }
-    const parsed = WorkerEventSchema.safeParse(value);
-    if (!parsed.success) continue;
+    const parsed = parseWorkerEventLine(line);
+    if (parsed.kind !== 'event') continue;
     seen += 1;
     if (seen <= skip) continue;
-    store.appendRunEvent(runId, parsed.data);
-    hooks.onEvent?.(parsed.data);
+    store.appendRunEvent(runId, parsed.event);
+    hooks.onEvent?.(parsed.event);
   }
 }
 

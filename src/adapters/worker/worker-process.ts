@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { WorkerEventSchema, WorkerSpecSchema, type WorkerEvent, type WorkerSpec } from '../../contracts/worker.ts';
+import { parseWorkerEventLine, WorkerSpecSchema, type WorkerEvent, type WorkerSpec } from '../../contracts/worker.ts';
 import { WorkerError } from '../../core/errors.ts';
 import { WORKER_DIR } from '../paths.ts';
 
@@ -95,22 +95,16 @@ export function runWorker(options: RunWorkerOptions): Promise<WorkerOutcome> {
     timeout?.unref();
 
     const handleLine = (line: string): void => {
-      if (line.trim() === '') return;
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch {
-        options.onStderr?.(`[stdout] ${line}`);
+      const parsed = parseWorkerEventLine(line);
+      if (parsed.kind === 'blank') return;
+      if (parsed.kind !== 'event') {
+        options.onStderr?.(`${parsed.kind === 'not-json' ? '[stdout]' : '[unrecognised event]'} ${line}`);
         return;
       }
-      const parsed = WorkerEventSchema.safeParse(value);
-      if (!parsed.success) {
-        options.onStderr?.(`[unrecognised event] ${line}`);
-        return;
-      }
-      events.push(parsed.data);
-      if (parsed.data.event === 'error') failure ??= new WorkerError(`${spec.command}: ${parsed.data.errorType}: ${parsed.data.message}`);
-      options.onEvent?.(parsed.data);
+      const { event } = parsed;
+      events.push(event);
+      if (event.event === 'error') failure ??= new WorkerError(`${spec.command}: ${event.errorType}: ${event.message}`);
+      options.onEvent?.(event);
     };
 
     child.stdout.on('data', (chunk: Buffer) => {
