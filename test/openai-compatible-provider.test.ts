@@ -539,6 +539,36 @@ test('a consumer that stops reading a stream frees the connection and leaves not
   });
 });
 
+test('a fetch passed in carries every call (JSON, stream, a retried 503) instead of the default node:http transport', async () => {
+  let failOnce = true;
+  const handler: ScriptedHandler = async (request, response, context) => {
+    if (failOnce) {
+      failOnce = false;
+      sendError(response, 503, 'busy', { 'retry-after-ms': '7' });
+      return;
+    }
+    if ((request.body as { stream?: boolean }).stream === true) await sendStream(response, request, { deltas: ['a', 'b'], usage: { prompt_tokens: 2, completion_tokens: 2 } });
+    else await echo(request, response, context);
+  };
+  await withServer(handler, async (server) => {
+    const urls: string[] = [];
+    const counting: typeof globalThis.fetch = (input, init) => {
+      urls.push(String(input));
+      return globalThis.fetch(input, init);
+    };
+    const { provider, sleeps } = providerFor(server, { apiKey: API_KEY, fetch: counting, headers: { 'X-Team': 'search' } });
+    const answer = await provider.complete(HELLO);
+    assert.equal(answer.text, 'echo: Say hello');
+    assert.deepEqual(sleeps, [7], 'the 503 was retried after its retry-after-ms');
+    const { deltas } = await collect(provider.stream(HELLO));
+    assert.deepEqual(deltas, ['a', 'b']);
+    assert.deepEqual(urls, Array.from({ length: 3 }, () => `${server.baseUrl}/chat/completions`));
+    assert.equal(server.requests.at(-1)!.headers['x-team'], 'search');
+    assert.equal(server.requests.at(-1)!.headers.authorization, `Bearer ${API_KEY}`);
+    await provider.close();
+  });
+});
+
 test('serveProvider: any ChatProvider behind the protocol, JSON and SSE, errors as OpenAI error bodies', async () => {
   const seen: ChatRequest[] = [];
   const result = (request: ChatRequest, text: string): ChatResult => ({

@@ -18,8 +18,11 @@ export interface PriceOverride {
  * `catalogProvider` is the genai-prices provider id (`openai`, `anthropic`, `together`, `fireworks`, `groq`, ...);
  * absent, the catalog guesses from the model name.
  */
+const MEMO_ENTRIES = 4096;
+
 export function createHostedPricer(options: { provider: string; catalogProvider?: string; overrides?: readonly PriceOverride[] }): (usage: TokenUsage, model: string) => Cost {
   const overrides = options.overrides ?? [];
+  const memo = new Map<string, Cost>();
   return (usage, model) => {
     // Upstreams answer with dated snapshots (`gpt-4o-mini-2024-07-18` for `gpt-4o-mini`): an override names the family.
     const override = overrides.find(
@@ -32,6 +35,18 @@ export function createHostedPricer(options: { provider: string; catalogProvider?
       const outputUsd = (usage.completionTokens * override.outputUsdPerMillion) / 1e6;
       return { kind: 'priced', usd: inputUsd + outputUsd, inputUsd, outputUsd, source: 'override', detail: `${options.provider} ${override.model} (configured price)` };
     }
+    // calcPrice walks the catalog on every call (a measurable share of a gateway's CPU per request); the same
+    // model and token counts always price the same, so recent answers are remembered exactly.
+    const key = `${model}\u0000${usage.promptTokens}\u0000${usage.completionTokens}\u0000${cached}`;
+    const remembered = memo.get(key);
+    if (remembered !== undefined) return remembered;
+    const cost = catalogPrice(usage, model, cached);
+    if (memo.size >= MEMO_ENTRIES) memo.clear();
+    memo.set(key, cost);
+    return cost;
+  };
+
+  function catalogPrice(usage: TokenUsage, model: string, cached: number): Cost {
     let price: ReturnType<typeof calcPrice>;
     try {
       price = calcPrice(
@@ -56,5 +71,5 @@ export function createHostedPricer(options: { provider: string; catalogProvider?
       source: 'genai-prices',
       detail: `${price.provider.id} ${price.model.id}`,
     };
-  };
+  }
 }
