@@ -4,13 +4,18 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { Store } from '../src/adapters/store/sqlite-store.ts';
-import type { OverviewView, Page, PoolExampleView, PoolFacetsView, PoolStatsView, ReviewResultView, RunRowView, RunUpdatesView, RunView } from '../src/contracts/dashboard.ts';
+import type { LoadedConfig } from '../src/adapters/config-file.ts';
+import { GatewayRouteSchema } from '../src/contracts/config.ts';
+import type { EconomicsView, EvalDisagreementView, EvalRowView, EvalView, ExperimentView, OverviewView, Page, PoolExampleView, PoolFacetsView, PoolStatsView, ReviewResultView, RunRowView, RunUpdatesView, RunView } from '../src/contracts/dashboard.ts';
+import type { GatewayLogRecord } from '../src/contracts/gateway.ts';
+import { percentile } from '../src/core/statistics.ts';
+import { buildAbReport } from '../src/pipeline/ab-report.ts';
 import { preferencePairsFromEdits, reviewQueue } from '../src/pipeline/review-queue.ts';
 import { createDashboardApp } from '../src/surfaces/http/dashboard-app.ts';
 import { DASHBOARD_TOKEN_COOKIE } from '../src/surfaces/http/dashboard-access.ts';
 import type { DashboardAssets } from '../src/surfaces/http/dashboard-assets.ts';
 import { startDashboardServer } from '../src/surfaces/http/dashboard-server.ts';
-import { demoConfig, evalEvent, LABELS, progressEvent, seedDashboardWorkspace, startTestRun, TASK } from './helpers/dashboard-workspace.ts';
+import { demoConfig, EVAL_CANDIDATES, evalEvent, LABELS, progressEvent, seedDashboardWorkspace, seedEvaluation, startTestRun, TASK } from './helpers/dashboard-workspace.ts';
 
 const ASSETS: DashboardAssets = { kind: 'built', files: new Map([['index.html', { body: new TextEncoder().encode('<!doctype html><title>page</title>'), contentType: 'text/html; charset=utf-8', immutable: false }]]) };
 
@@ -240,5 +245,202 @@ describe('access', () => {
     assert.equal(redirect.headers.get('location'), '/ui/');
     assert.equal((await parent.request('http://localhost/ui/')).status, 200);
     assert.equal((await parent.request('http://localhost/ui/api/overview')).status, 200);
+  });
+});
+
+describe('experiments', () => {
+  // The demo config with three experiments on the gateway: one split half and half with logged calls, one killed, one
+  // that the promote test decides (so that no test depends on another's order).
+  const config: LoadedConfig = {
+    ...demoConfig,
+    config: {
+      ...demoConfig.config,
+      gateway: {
+        ...demoConfig.config.gateway,
+        routes: {
+          support: GatewayRouteSchema.parse({ target: 'provider:frontier', experiment: { name: 'support-test', candidate: 'adapter:latest', weight: 0.5 } }),
+          billing: GatewayRouteSchema.parse({ target: 'provider:frontier', experiment: { name: 'billing-test', candidate: 'base', weight: 0.3, killed: true } }),
+          checkout: GatewayRouteSchema.parse({ target: 'provider:frontier', experiment: { name: 'checkout-test', candidate: 'base', weight: 0.1 } }),
+        },
+      },
+    },
+  };
+  let experiments: ReturnType<typeof createDashboardApp>;
+  const call = (index: number, arm: 'incumbent' | 'candidate', fields: Partial<GatewayLogRecord>): GatewayLogRecord => ({
+    requestId: `request-${arm}-${index}`,
+    createdAt: new Date(Date.now() - (100 - index) * 1000).toISOString(),
+    route: 'support',
+    experiment: 'support-test',
+    arm,
+    path: arm === 'incumbent' ? 'hosted' : 'tuned',
+    provider: arm === 'incumbent' ? 'frontier' : 'embedded',
+    model: arm === 'incumbent' ? 'gpt-4o-mini' : 'smollm2',
+    adapter: null,
+    promptTokens: 100,
+    completionTokens: 3,
+    costUsd: null,
+    latencyMs: 0,
+    firstTokenMs: null,
+    status: 'ok',
+    fallback: false,
+    shadow: false,
+    error: null,
+    messages: null,
+    response: LABELS[index % LABELS.length]!,
+    ...fields,
+  });
+  const incumbentLatencies = Array.from({ length: 40 }, (_, index) => 200 + index * 10);
+  const candidateLatencies = Array.from({ length: 40 }, (_, index) => 50 + index);
+
+  before(() => {
+    experiments = createDashboardApp({ store, workspace, loaded: config, assets: ASSETS });
+    store.logGatewayRequests([
+      ...incumbentLatencies.map((latencyMs, index) => call(index, 'incumbent', { latencyMs, costUsd: 0.0012 })),
+      // 4 of the candidate's answers are outside the label set: the validator scores them 0.
+      ...candidateLatencies.map((latencyMs, index) => call(index, 'candidate', { latencyMs, costUsd: 0.0001, ...(index < 4 ? { response: 'not a label' } : {}) })),
+    ]);
+    store.addGatewayFeedback({ requestId: 'request-incumbent-0', score: 0.5 });
+  });
+
+  const request = (path: string, init?: RequestInit) => Promise.resolve(experiments.request(`http://localhost${path}`, init));
+  const decide = (path: string, body: unknown) => request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+  test('each experiment shows per-arm traffic, quality, cost per 1,000 tasks, latency, the tests and the recommendation of `ab report`', async () => {
+    const response = await request('/api/experiments');
+    assert.equal(response.status, 200);
+    const page = (await response.json()) as Page<ExperimentView>;
+    assert.equal(page.total, 3);
+    assert.deepEqual(page.items.slice(0, 2).map((item) => [item.name, item.route, item.state, item.candidateWeight, item.killed]), [['support-test', 'support', 'running', 0.5, false], ['billing-test', 'billing', 'running', 0, true]]);
+    const view = page.items[0]!;
+    assert.equal(view.calls, 80);
+    assert.deepEqual(view.scoring, { feedback: 1, validator: 79, unscored: 0 });
+    const { incumbent, candidate } = view.arms;
+    assert.deepEqual([incumbent.target, incumbent.calls, candidate.target, candidate.calls], ['provider:frontier', 40, 'adapter:latest', 40]);
+    assert.equal(incumbent.quality, 39.5 / 40);
+    assert.equal(candidate.quality, 36 / 40);
+    assert.ok(Math.abs(incumbent.costPer1000Usd! - 1.2) < 1e-9 && Math.abs(candidate.costPer1000Usd! - 0.1) < 1e-9);
+    assert.equal(incumbent.latencyP50Ms, percentile(incumbentLatencies, 50));
+    assert.equal(candidate.latencyP95Ms, percentile(candidateLatencies, 95));
+    assert.deepEqual([view.srm?.incumbent, view.srm?.candidate, view.srm?.expectedCandidateShare, view.srm?.mismatch], [40, 40, 0.5, false]);
+    const report = buildAbReport(config, store, 'support-test');
+    assert.deepEqual(view.sequential, report.analysis.sequential);
+    assert.deepEqual([view.recommendation, view.reason], [report.analysis.recommendation, report.analysis.reason]);
+    assert.equal(((await (await request('/api/experiments?offset=1&limit=1')).json()) as Page<ExperimentView>).items[0]!.name, 'billing-test');
+    assert.doesNotMatch(JSON.stringify(page), /apiKey|authorization/i);
+  });
+
+  test('promote and roll back record what `understudy ab promote|rollback` records, and the page sees it', async () => {
+    const promoted = await decide('/api/experiments/checkout-test/promote', { note: 'candidate is cheaper' });
+    assert.equal(promoted.status, 200, await promoted.clone().text());
+    const view = (await promoted.json()) as ExperimentView;
+    assert.deepEqual([view.state, view.decided?.note], ['promoted', 'candidate is cheaper']);
+    assert.equal(store.experimentStates().get('checkout-test')?.state, 'promoted');
+    const rolledBack = await decide('/api/experiments/checkout-test/rollback', {});
+    assert.equal(rolledBack.status, 200);
+    assert.equal(((await rolledBack.json()) as ExperimentView).state, 'rolled-back');
+    assert.deepEqual([store.experimentStates().get('checkout-test')?.state, store.experimentStates().get('checkout-test')?.note], ['rolled-back', '']);
+    assert.equal(((await (await request('/api/experiments/checkout-test')).json()) as ExperimentView).state, 'rolled-back');
+  });
+
+  test('a malformed name or body is a 400, an unknown experiment a 404, and nothing changes', async () => {
+    const before = store.experimentStates().get('billing-test');
+    const cases: [Response, number, RegExp][] = [
+      [await request('/api/experiments/Not%20A%20Name'), 400, /experiment: an experiment name/],
+      [await request('/api/experiments/no-such-test'), 404, /no experiment no-such-test/],
+      [await decide('/api/experiments/no-such-test/promote', {}), 404, /no experiment no-such-test/],
+      [await decide('/api/experiments/billing-test/promote', { note: 5 }), 400, /body note/],
+      [await decide('/api/experiments/billing-test/promote', { state: 'promoted' }), 400, /body/],
+      [await decide('/api/experiments/billing-test/rollback', '{not json'), 400, /not valid JSON/],
+      [await request('/api/experiments?limit=0'), 400, /query limit/],
+    ];
+    for (const [response, status, message] of cases) {
+      assert.equal(response.status, status);
+      assert.match(((await response.json()) as { error: { message: string } }).error.message, message);
+    }
+    assert.equal(store.experimentStates().get('billing-test'), before);
+  });
+});
+
+describe('evaluations', () => {
+  let seeded: ReturnType<typeof seedEvaluation>;
+  before(() => {
+    seeded = seedEvaluation(store);
+  });
+
+  test('stored evaluations are listed newest first with the best candidate and the gate', async () => {
+    const page = await get<Page<EvalRowView>>('/api/evals');
+    assert.equal(page.total, 1);
+    const row = page.items[0]!;
+    assert.deepEqual([row.id, row.dataset.name, row.examples, row.candidates, row.baseline, row.primaryMetric], [seeded.evalId, 'banking77-eval', 12, EVAL_CANDIDATES.map((candidate) => candidate.name), 'prompted-zero-shot', 'accuracy']);
+    assert.deepEqual(row.best, { candidate: 'tuned-adapter', value: 11 / 12 });
+    assert.equal(row.gate?.pass, true);
+  });
+
+  test('one evaluation: candidates side by side, comparisons, confusion matrices from the stored answers', async () => {
+    const view = await get<EvalView>(`/api/evals/${seeded.evalId}`);
+    assert.equal(view.taskKind, 'labels');
+    assert.deepEqual(view.candidateResults.map((candidate) => [candidate.name, candidate.metrics.accuracy!.value, candidate.costPer1000Usd, candidate.latencyP95Ms]), [['prompted-zero-shot', 8 / 12, 0.42, 520], ['tuned-adapter', 11 / 12, 0.05, 210]]);
+    const interval = view.candidateResults[1]!.metrics.accuracy!;
+    assert.ok(interval.low < 11 / 12 && interval.high > 11 / 12);
+    assert.equal(view.comparisons[0]!.metrics.accuracy!.difference, 3 / 12);
+    assert.equal(view.disagreements, 3);
+    const matrix = view.confusion!;
+    const total = (counts: number[][]) => counts.flat().reduce((sum, value) => sum + value, 0);
+    const diagonal = (counts: number[][]) => counts.reduce((sum, row, index) => sum + row[index]!, 0);
+    assert.deepEqual([total(matrix.byCandidate['prompted-zero-shot']!), diagonal(matrix.byCandidate['prompted-zero-shot']!)], [12, 8]);
+    assert.deepEqual([total(matrix.byCandidate['tuned-adapter']!), diagonal(matrix.byCandidate['tuned-adapter']!)], [12, 11]);
+    assert.deepEqual(matrix.labels, [...matrix.labels].sort());
+  });
+
+  test('the disagreements: input, each candidate\'s answer and the reference, a page at a time', async () => {
+    const page = await get<Page<EvalDisagreementView>>(`/api/evals/${seeded.evalId}/disagreements?limit=2`);
+    assert.equal(page.total, 3);
+    assert.deepEqual(page.items.map((item) => item.exampleId), seeded.exampleIds.slice(8, 10));
+    const first = page.items[0]!;
+    assert.deepEqual(first.answers.map((answer) => [answer.candidate, answer.output === first.reference, answer.correct]), [['prompted-zero-shot', false, false], ['tuned-adapter', true, true]]);
+    assert.equal(first.answers[0]!.output, seeded.wrongLabel(8));
+    assert.deepEqual((await get<Page<EvalDisagreementView>>(`/api/evals/${seeded.evalId}/disagreements?offset=2`)).items.map((item) => item.exampleId), [seeded.exampleIds[10]]);
+  });
+
+  test('the economics are priced from the stored evaluation: crossover, curve, sensitivity, predicted against measured', async () => {
+    // Throughput configured (no training run needed), so only the stored evaluation's measurements vary.
+    const training = { ...demoConfig.config.economics.training, tokensPerSecond: 1000, trainTokens: 200_000, epochs: 2, dataGenerationUsd: 5 };
+    const config: LoadedConfig = { ...demoConfig, config: { ...demoConfig.config, economics: { ...demoConfig.config.economics, training } } };
+    const economics = createDashboardApp({ store, workspace, loaded: config, assets: ASSETS });
+    const response = await economics.request('http://localhost/api/economics');
+    assert.equal(response.status, 200, await response.clone().text());
+    const view = (await response.json()) as EconomicsView;
+    assert.equal(view.evaluation.id, seeded.evalId);
+    assert.match(view.sources.hosted, /gpt-4o-mini.*120 prompt \+ 4 completion tokens per task/);
+    assert.match(view.sources.serving, /^140 ms per task: mean latency of base model \+ LoRA adapter/);
+    assert.ok(Math.abs(view.oneOff.trainingHours - (200_000 * 2) / 1000 / 3600) < 1e-12);
+    assert.equal(view.oneOff.dataGenerationUsd, 5);
+    assert.deepEqual([view.curve[0]!.tasks, view.curve[0]!.hostedUsd, view.curve[0]!.tunedUsd], [0, 0, view.oneOff.totalUsd]);
+    const crossover = view.crossoverTasks!;
+    const perTask = (view.per1000.hostedUsd - view.per1000.tunedServingUsd) / 1000;
+    assert.ok(Math.abs(crossover * perTask - view.oneOff.totalUsd) < 1e-6, 'the cumulative costs meet at the crossover');
+    assert.equal(view.sensitivity.length, 13);
+    assert.equal(view.sensitivity.find((row) => row.scenario === 'hosted price ×1, volume ×1')?.crossoverTasks, crossover);
+    const records = store.listGatewayRequests();
+    assert.equal(view.actual?.calls ?? null, records.length === 0 ? null : records.length);
+    // The experiments' logged calls (when logged before this test) are measured as `economics --actual` measures them.
+    if (view.actual !== null) assert.ok(view.actual.figures.length > 0 && view.actual.figures.every((figure) => figure.predicted !== null || figure.measured !== null));
+    assert.equal((await economics.request(`http://localhost/api/economics?eval=${seeded.evalId}`)).status, 200);
+    assert.equal((await economics.request('http://localhost/api/economics?eval=eval_nothere')).status, 404);
+    assert.equal((await economics.request('http://localhost/api/economics?eval=not%20an%20id')).status, 400);
+    // Without the throughput a finished run would give, the error names the config field to set.
+    if (store.listRuns().every((run) => run.status !== 'succeeded')) {
+      const noRun = await app.request('http://localhost/api/economics');
+      assert.equal(noRun.status, 400);
+      assert.equal(((await noRun.json()) as { error: { field?: string } }).error.field, 'economics.training.tokensPerSecond');
+    }
+  });
+
+  test('a malformed eval id is a 400, an unknown one a 404', async () => {
+    for (const [path, status] of [['/api/evals/DROP%20TABLE', 400], ['/api/evals/eval_nothere', 404], ['/api/evals/eval_nothere/disagreements', 404], [`/api/evals/${seeded.evalId}/disagreements?offset=-1`, 400]] as const) {
+      const response = await app.request(`http://localhost${path}`);
+      assert.equal(response.status, status, path);
+      assert.ok(((await response.json()) as { error: { message: string } }).error.message.length > 0);
+    }
   });
 });

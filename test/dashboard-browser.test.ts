@@ -1,18 +1,22 @@
 // The dashboard end to end in a real browser: Debian's chromium driven by playwright-core, against
 // `startDashboardServer` (what `understudy ui` runs) on 127.0.0.1 over a workspace of 100,000 examples.
-// Screenshots of each page go to test-artifacts/dashboard/.
+// Screenshots of each page go to test-artifacts/dashboard/. The experiments test runs `understudy serve`'s gateway
+// (dashboard under /ui) in front of two TEST DOUBLE upstreams (local OpenAI-compatible servers on 127.0.0.1).
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { PACKAGE_ROOT } from '../src/adapters/paths.ts';
+import { defaultConfigText, loadConfigFile } from '../src/adapters/config-file.ts';
+import { EXAMPLES_BANKING77_DIR, PACKAGE_ROOT } from '../src/adapters/paths.ts';
 import { openStore, type Store } from '../src/adapters/store/sqlite-store.ts';
 import { preferencePairsFromEdits, reviewQueue } from '../src/pipeline/review-queue.ts';
 import { DASHBOARD_BUILD_COMMAND, DASHBOARD_BUILD_DIR } from '../src/surfaces/http/dashboard-assets.ts';
 import { startDashboardServer, type RunningDashboard } from '../src/surfaces/http/dashboard-server.ts';
-import { demoConfig, evalEvent, LABELS, progressEvent, seedDashboardWorkspace, startTestRun, TASK } from './helpers/dashboard-workspace.ts';
+import { startGateway } from '../src/surfaces/http/gateway-server.ts';
+import { demoConfig, evalEvent, LABELS, progressEvent, seedDashboardWorkspace, seedEvaluation, startTestRun, TASK } from './helpers/dashboard-workspace.ts';
+import { sendCompletion, startOpenAiCompatibleServer } from './helpers/openai-compatible-server.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -164,5 +168,109 @@ test('a token-guarded dashboard refuses the page and the API without its token, 
     await page.locator('[data-testid="examples-table"] tbody tr').first().waitFor();
   } finally {
     await guarded.close();
+  }
+});
+
+test('an evaluation shows its candidates, cost against quality, confusions and the disagreements with a diff', async () => {
+  const { evalId, exampleIds, wrongLabel } = seedEvaluation(store);
+  await page.goto(`${dashboard.url}#/evals`);
+  await page.getByTestId('evals-table').getByRole('link', { name: evalId }).click();
+  await page.locator('[data-testid="disagreements"] tbody tr').nth(2).waitFor();
+  assert.equal(await page.getByRole('img', { name: 'cost against quality' }).getAttribute('data-points'), '2');
+  // The tuned adapter's one mistake involves 2 labels; the baseline's 4 mistakes (consecutive labels) involve 5.
+  assert.equal(await page.getByTestId('confusion-matrix').getAttribute('data-labels'), '2');
+  await page.getByLabel('Confusion matrix of').selectOption('prompted-zero-shot');
+  await page.locator('[data-testid="confusion-matrix"][data-labels="5"]').waitFor();
+  const row = page.locator(`[data-testid="disagreements"] tr[data-example-id="${exampleIds[8]}"]`);
+  assert.equal(await row.locator('.answer-diff.wrong').textContent(), wrongLabel(8));
+  assert.ok((await row.locator('.answer-diff.wrong mark').count()) > 0, 'what differs from the reference is highlighted');
+  assert.equal(await row.locator('.answer-diff.right mark').count(), 0);
+  await shot('eval');
+  await page.goto(`${dashboard.url}#/evals`);
+  await page.getByTestId('evals-table').waitFor();
+  await shot('evals');
+});
+
+test('the economics page charts cumulative cost with the crossover, the sensitivity table, and predicted against measured', async () => {
+  const { evalId } = seedEvaluation(store);
+  // Throughput configured, so no training run is needed; a few logged gateway calls on each path to measure.
+  const training = { ...demoConfig.config.economics.training, tokensPerSecond: 1000, trainTokens: 50_000_000, epochs: 2 };
+  const loaded = { ...demoConfig, config: { ...demoConfig.config, economics: { ...demoConfig.config.economics, tasksPerMonth: 50_000, training } } };
+  const at = Date.now() - 3_600_000;
+  store.logGatewayRequests(Array.from({ length: 20 }, (_, index) => ({
+    requestId: `economics-${index}`, createdAt: new Date(at + index * 60_000).toISOString(), route: 'support', experiment: null, arm: null,
+    path: index % 2 === 0 ? 'hosted' as const : 'tuned' as const, provider: index % 2 === 0 ? 'openai' : 'embedded', model: index % 2 === 0 ? 'gpt-4o-mini' : 'smollm2', adapter: null,
+    promptTokens: 130, completionTokens: 4, costUsd: index % 2 === 0 ? 0.00002 : null, latencyMs: index % 2 === 0 ? 420 : 160, firstTokenMs: null,
+    status: 'ok' as const, fallback: false, shadow: false, error: null, messages: null, response: LABELS[0]!,
+  })));
+  const priced = await startDashboardServer({ store, workspace, loaded, port: 0 });
+  try {
+    await page.goto(`${priced.url}#/economics`);
+    await page.getByTestId('predicted-measured').waitFor();
+    assert.equal(await page.getByRole('img', { name: 'cumulative cost' }).getAttribute('data-points'), '41');
+    assert.match(await page.getByTestId('economics-verdict').textContent() ?? '', /pays back|does not pay back/);
+    assert.equal(await page.getByTestId('sensitivity').locator('tbody tr').count(), 13);
+    assert.ok((await page.getByRole('link', { name: evalId }).count()) === 1, 'the page names the evaluation it priced from');
+    await shot('economics');
+  } finally {
+    await priced.close();
+  }
+});
+
+test('promoting in the experiments page sends the route\'s traffic to the candidate through a running gateway', async () => {
+  const incumbent = await startOpenAiCompatibleServer((_request, response) => sendCompletion(response, { text: 'card_arrival', model: 'gpt-4o-mini', usage: { prompt_tokens: 400, completion_tokens: 3 } }));
+  const candidate = await startOpenAiCompatibleServer((_request, response) => sendCompletion(response, { text: 'card_not_working', model: 'gpt-4o-mini', usage: { prompt_tokens: 40, completion_tokens: 3 } }));
+  const directory = mkdtempSync(path.join(os.tmpdir(), 'understudy-dashboard-ab-'));
+  const provider = (url: string) => `{ kind: openai-compatible, baseUrl: "${url}", model: gpt-4o-mini, priceAs: openai, maxRetries: 0 }`;
+  const text = defaultConfigText(path.relative(directory, EXAMPLES_BANKING77_DIR))
+    .replace(/\ngateway:\n(?: {2}.*\n|#.*\n)*/, ['', 'gateway:', '  port: 0', '  logFlushMs: 20', '  routes:', '    support: { target: "provider:frontier", experiment: { name: support-test, candidate: "provider:tuned", weight: 0.5 } }', ''].join('\n'))
+    .replace(/\nproviders: \{\}\n/, `\nproviders:\n  frontier: ${provider(incumbent.baseUrl)}\n  tuned: ${provider(candidate.baseUrl)}\n`);
+  writeFileSync(path.join(directory, 'understudy.yaml'), text);
+  const gatewayStore = openStore(path.join(directory, 'understudy.db'));
+  const gateway = await startGateway(loadConfigFile(path.join(directory, 'understudy.yaml')), gatewayStore);
+  const ask = async (user: string): Promise<{ arm: string | null; answer: string }> => {
+    const response = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-understudy-user': user }, body: JSON.stringify({ model: 'support', messages: [{ role: 'user', content: 'Where is my card?' }], max_tokens: 3 }) });
+    assert.equal(response.status, 200);
+    const body = (await response.json()) as { choices: { message: { content: string } }[] };
+    return { arm: response.headers.get('x-understudy-arm'), answer: body.choices[0]!.message.content };
+  };
+  try {
+    const before = await Promise.all(Array.from({ length: 30 }, (_, index) => ask(`user-${index}`)));
+    const incumbentUsers = before.flatMap((answer, index) => (answer.arm === 'incumbent' ? [`user-${index}`] : []));
+    assert.ok(incumbentUsers.length > 0 && incumbentUsers.length < 30, 'both arms get traffic while the experiment runs');
+    assert.ok(before.every((answer) => answer.answer === (answer.arm === 'candidate' ? 'card_not_working' : 'card_arrival')));
+    gateway.log.flush();
+
+    await page.goto(`${gateway.url}/ui/#/experiments`);
+    const card = page.locator('[data-testid="experiment"][data-experiment="support-test"]');
+    await card.getByTestId('recommendation').waitFor();
+    const requests = await card.getByTestId('arm-requests').allTextContents();
+    assert.deepEqual(requests.map(Number), [incumbentUsers.length, 30 - incumbentUsers.length]);
+    await shot('experiments');
+
+    await card.getByRole('button', { name: 'Promote…' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Promote support-test?' });
+    await dialog.getByLabel('Note (optional, kept with the decision)').fill('cheaper at the same quality');
+    await shot('experiments-confirm');
+    await dialog.getByRole('button', { name: 'Promote', exact: true }).click();
+    await page.getByTestId('experiment-message').filter({ hasText: 'support-test: promoted' }).waitFor();
+    await card.getByTestId('experiment-state').filter({ hasText: 'promoted' }).waitFor();
+    assert.deepEqual([gatewayStore.experimentStates().get('support-test')?.state, gatewayStore.experimentStates().get('support-test')?.note], ['promoted', 'cheaper at the same quality']);
+
+    // The running gateway reads the state within a second: the users the incumbent served now get the candidate.
+    const deadline = Date.now() + 5000;
+    while ((await ask(incumbentUsers[0]!)).arm !== 'candidate') {
+      assert.ok(Date.now() < deadline, 'the gateway did not pick up the promotion within 5 s');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const after = await Promise.all(incumbentUsers.map((user) => ask(user)));
+    assert.ok(after.every((answer) => answer.arm === 'candidate' && answer.answer === 'card_not_working'));
+    await shot('experiments-promoted');
+  } finally {
+    await gateway.close();
+    gatewayStore.close();
+    await incumbent.close();
+    await candidate.close();
+    rmSync(directory, { recursive: true, force: true });
   }
 });

@@ -203,3 +203,145 @@ export interface RunView {
 export interface ApiErrorView {
   error: { message: string; field?: string; hint?: string };
 }
+
+/** An experiment's name as `gateway.routes.<route>.experiment.name` spells it. */
+export const ExperimentNameSchema = z.string().max(200).regex(/^[a-z0-9][a-z0-9-_]*$/, 'an experiment name: lowercase letters, digits, - and _');
+
+/** `POST /api/experiments/:name/promote` and `/rollback`: what `understudy ab promote|rollback --note` records. */
+export const ExperimentDecisionBodySchema = z.strictObject({ note: z.string().max(2000).optional() });
+export type ExperimentDecisionBody = z.infer<typeof ExperimentDecisionBodySchema>;
+
+/** One arm of an experiment: who serves it and how it did (quality with its 95% Wilson interval). */
+export interface ExperimentArmView {
+  /** `provider:<name>`, `adapter:<run id>` or `base`. */
+  target: string;
+  calls: number;
+  errors: number;
+  fallbacks: number;
+  scored: number;
+  quality: number | null;
+  qualityLow: number | null;
+  qualityHigh: number | null;
+  costPer1000Usd: number | null;
+  latencyP50Ms: number | null;
+  latencyP95Ms: number | null;
+}
+
+/** `GET /api/experiments/:name`: `understudy ab report` for one experiment, with its configured split and state. */
+export interface ExperimentView {
+  name: string;
+  route: string;
+  mode: 'split' | 'shadow';
+  state: 'running' | 'promoted' | 'rolled-back';
+  /** When promote or roll back was last recorded, and its note; null while never decided. */
+  decided: { at: string; note: string } | null;
+  /** The candidate's configured share of units now (after ramp steps); 0 when killed. */
+  candidateWeight: number;
+  killed: boolean;
+  calls: number;
+  /** How quality was scored: feedback where a request has it, else the task's validator. */
+  scoring: { feedback: number; validator: number; unscored: number };
+  arms: { incumbent: ExperimentArmView; candidate: ExperimentArmView };
+  /** Sample ratio check: null in shadow mode or once decided (no split left to check). */
+  srm: { incumbent: number; candidate: number; expectedCandidateShare: number; chiSquare: number; pValue: number; mismatch: boolean } | null;
+  /** The always-valid (mSPRT) test on candidate minus incumbent quality; null before both arms have scored outcomes. */
+  sequential: { difference: number; low: number; high: number; pValue: number; n: { incumbent: number; candidate: number }; tau: number } | null;
+  recommendation: 'PROMOTE' | 'KEEP RUNNING' | 'ROLL BACK';
+  reason: string;
+}
+
+/** An eval report's id as the store makes it. */
+export const EvalIdSchema = z.string().max(100).regex(/^eval_[a-z0-9]+$/, 'an eval id (eval_…)');
+
+/** `GET /api/evals`: one stored evaluation. */
+export interface EvalRowView {
+  id: string;
+  createdAt: string;
+  contentHash: string;
+  dataset: { id: string; name: string | null };
+  examples: number;
+  candidates: string[];
+  baseline: string;
+  /** The primary metric's label, and the candidate that scored best on it. */
+  primaryMetric: string;
+  best: { candidate: string; value: number } | null;
+  gate: { pass: boolean; candidate: string; reason: string } | null;
+}
+
+export interface EvalMetricView {
+  id: string;
+  label: string;
+  kind: 'rate' | 'aggregate';
+  description: string;
+}
+
+export interface EvalCandidateView {
+  name: string;
+  describe: string;
+  n: number;
+  /** By metric id: the value and its 95% interval. */
+  metrics: Record<string, { value: number; low: number; high: number }>;
+  invalidAnswers: number;
+  costPer1000Usd: number | null;
+  latencyP50Ms: number;
+  latencyP95Ms: number;
+}
+
+/** `GET /api/evals/:id`: one evaluation's candidates side by side, the comparisons with the baseline, the gate. */
+export interface EvalView extends EvalRowView {
+  taskKind: 'labels' | 'json-schema';
+  primaryMetricId: string;
+  metrics: EvalMetricView[];
+  candidateResults: EvalCandidateView[];
+  /** Candidate minus baseline per metric id (paired interval and p-value), and the Holm-adjusted primary p-value. */
+  comparisons: { candidate: string; baseline: string; metrics: Record<string, { difference: number; low: number; high: number; pValue: number }>; holmPValue: number }[];
+  /** Label tasks: gold rows, predicted columns, per candidate, over the labels that occur; null for JSON tasks. */
+  confusion: { labels: string[]; byCandidate: Record<string, number[][]> } | null;
+  /** Examples where the candidates do not all give the same answer. */
+  disagreements: number;
+}
+
+/** `GET /api/evals/:id/disagreements`: an example the candidates answered differently. */
+export interface EvalDisagreementView {
+  exampleId: number;
+  input: string;
+  reference: string | null;
+  answers: { candidate: string; output: string; correct: boolean }[];
+}
+
+/** `GET /api/economics?eval=<id>`: the economics priced from one stored evaluation (default: the newest that measured them). */
+export const EconomicsQuerySchema = z.object({ eval: EvalIdSchema.optional() });
+
+/** One row of the sensitivity table: hosted price and volume varied together, or the serving utilization alone. */
+export interface EconomicsSensitivityView {
+  scenario: string;
+  per1000HostedUsd: number;
+  per1000TunedUsd: number;
+  crossoverTasks: number | null;
+  paybackMonths: number | null;
+  lifetimeSavingUsd: number;
+  paysBack: boolean;
+}
+
+/** `GET /api/economics`: `understudy economics` from a stored evaluation, and what the gateway's logged traffic measured. */
+export interface EconomicsView {
+  evaluation: { id: string; createdAt: string };
+  tasksPerMonth: number;
+  horizonMonths: number;
+  /** Where each input came from, in words. */
+  sources: { hosted: string; fineTune: string; serving: string };
+  oneOff: { trainingHours: number; trainingUsd: number; dataGenerationUsd: number; otherUsd: number; totalUsd: number };
+  per1000: { hostedUsd: number; tunedServingUsd: number; tunedAllInUsd: number };
+  monthly: { hostedUsd: number; tunedServingUsd: number; savingUsd: number };
+  /** Lifetime tasks where the cumulative costs meet; null: the tuned path never pays back. */
+  crossoverTasks: number | null;
+  paybackMonths: number | null;
+  lifetime: { tasks: number; hostedUsd: number; tunedUsd: number; savingUsd: number };
+  paysBack: boolean;
+  /** Cumulative cost of both paths against lifetime tasks. */
+  curve: { tasks: number; hostedUsd: number; tunedUsd: number }[];
+  sensitivity: EconomicsSensitivityView[];
+  notes: string[];
+  /** Predicted against measured on the gateway's logged calls; null when none are logged. */
+  actual: { calls: number; window: { from: string; to: string; hours: number } | null; figures: { figure: string; predicted: number | null; measured: number | null; ratio: number | null }[]; notes: string[] } | null;
+}

@@ -27,6 +27,22 @@ export function findExperiment(loaded: LoadedConfig, name: string): { route: str
   throw new InvalidInputError(`no experiment ${JSON.stringify(name)} in gateway.routes`, { file: loaded.file, field: 'gateway.routes', hint: known.length === 0 ? 'add an experiment to a route' : `known: ${known.join(', ')}` });
 }
 
+/** Every experiment in the gateway routes, in config order. */
+export function listExperiments(loaded: LoadedConfig): { route: string; experiment: GatewayExperiment }[] {
+  return Object.entries(loaded.config.gateway.routes).flatMap(([route, settings]) => (settings.experiment === undefined ? [] : [{ route, experiment: settings.experiment }]));
+}
+
+/**
+ * `understudy ab promote|rollback`: store the experiment's new state; a running gateway reads it within a second
+ * (promoted: every request on the route goes to the candidate, the incumbent stays the fallback; rolled back: every
+ * request goes to the incumbent).
+ */
+export function setExperimentDecision(loaded: LoadedConfig, store: Store, name: string, state: 'promoted' | 'rolled-back', note = ''): { experiment: string; route: string; state: ExperimentState } {
+  const { route } = findExperiment(loaded, name);
+  store.setExperimentState(name, state, note);
+  return { experiment: name, route, state };
+}
+
 /** `understudy ab report`: per-arm quality, cost and latency, the sample ratio check, the always-valid test, a recommendation. */
 export function buildAbReport(loaded: LoadedConfig, store: Store, name: string, options: { minPerArm?: number; margin?: number } = {}): AbReport {
   const { route, experiment } = findExperiment(loaded, name);

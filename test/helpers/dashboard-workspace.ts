@@ -4,6 +4,7 @@ import path from 'node:path';
 import { openStore, type Store } from '../../src/adapters/store/sqlite-store.ts';
 import type { CandidateExample, ExampleSource } from '../../src/contracts/curation.ts';
 import type { WorkerEvent } from '../../src/contracts/worker.ts';
+import { mcnemarExact, wilsonInterval } from '../../src/core/statistics.ts';
 import { classificationMessages } from '../../src/pipeline/prepare-data.ts';
 import { demoConfig, SYSTEM_PROMPT, TASK } from './curated-pool.ts';
 
@@ -73,4 +74,46 @@ export function progressEvent(step: number): WorkerEvent {
 /** A worker `eval` event at `step`. */
 export function evalEvent(step: number, best: boolean): WorkerEvent {
   return { event: 'eval', step, evalLoss: 2.4 * Math.exp(-step / 14) + 0.45, accuracy: Math.min(0.9, step / 40), accuracySample: 32, best };
+}
+
+/** The candidates of `seedEvaluation`: the baseline answers 8 of 12 right, the tuned adapter 11. */
+export const EVAL_CANDIDATES = [
+  { name: 'prompted-zero-shot', describe: 'base model, zero-shot prompt', right: 8, costPer1000Usd: 0.42, latencyP50Ms: 310, latencyP95Ms: 520 },
+  { name: 'tuned-adapter', describe: 'base model + LoRA adapter', right: 11, costPer1000Usd: 0.05, latencyP50Ms: 140, latencyP95Ms: 210 },
+] as const;
+
+/**
+ * A stored evaluation saved through `store.saveEval` as `understudy eval` saves it: 12 eval examples, both candidates
+ * right on the first 8, only the tuned adapter on 8-10, both giving the same wrong label on 11 (so 3 disagreements).
+ */
+export function seedEvaluation(store: Store): { evalId: string; datasetId: string; exampleIds: number[]; wrongLabel: (index: number) => string } {
+  const examples = Array.from({ length: 12 }, (_, index) => seedExample(1000 + index));
+  const dataset = store.registerDataset({ name: 'banking77-eval', role: 'eval', source: { test: true }, examples: examples.map((example) => ({ input: example.input, label: example.answer, messages: example.messages, provenance: example.provenance })) });
+  const exampleIds = store.listExamples(dataset.id).map((example) => example.id);
+  const wrongLabel = (index: number): string => LABELS[(LABELS.indexOf(examples[index]!.answer!) + 1) % LABELS.length]!;
+  const correct = (candidate: (typeof EVAL_CANDIDATES)[number], index: number): boolean => index < candidate.right;
+  const results = EVAL_CANDIDATES.flatMap((candidate) =>
+    examples.map((example, index) => ({ candidate: candidate.name, exampleId: exampleIds[index]!, output: correct(candidate, index) ? example.answer! : wrongLabel(index), correct: correct(candidate, index), promptTokens: 120, completionTokens: 4, latencyMs: candidate.latencyP50Ms })),
+  );
+  const accuracy = (right: number) => {
+    const { low, high } = wilsonInterval(right, examples.length);
+    return { value: right / examples.length, low, high, interval: 'wilson' };
+  };
+  const test = mcnemarExact(examples.map((_, index) => correct(EVAL_CANDIDATES[0], index)), examples.map((_, index) => correct(EVAL_CANDIDATES[1], index)));
+  const difference = (EVAL_CANDIDATES[1].right - EVAL_CANDIDATES[0].right) / examples.length;
+  const saved = store.saveEval({
+    datasetId: dataset.id,
+    config: { candidates: EVAL_CANDIDATES.map((candidate) => ({ name: candidate.name, describe: candidate.describe, fingerprint: candidate.name })), baseline: EVAL_CANDIDATES[0].name, gate: null, decoding: 'greedy', scorers: [], pairwiseJudge: null },
+    summary: {
+      metrics: [{ id: 'accuracy', label: 'accuracy', kind: 'rate', description: 'the answer is the reference label' }],
+      primaryMetric: 'accuracy',
+      candidates: EVAL_CANDIDATES.map((candidate) => ({ name: candidate.name, describe: candidate.describe, fingerprint: candidate.name, n: examples.length, metrics: { accuracy: accuracy(candidate.right) }, accuracy: candidate.right / examples.length, accuracyInterval: accuracy(candidate.right), invalidAnswers: 0, promptTokensMean: 120, completionTokensMean: 4, latencyP50Ms: candidate.latencyP50Ms, latencyP95Ms: candidate.latencyP95Ms, costPer1000Usd: candidate.costPer1000Usd, cachedAnswers: 0 })),
+      comparisons: [{ baseline: EVAL_CANDIDATES[0].name, candidate: EVAL_CANDIDATES[1].name, metrics: { accuracy: { difference, low: 0.02, high: 0.48, pValue: test.pValue, test: 'mcnemar' } }, holmPValue: test.pValue, accuracyDifference: { difference, low: 0.02, high: 0.48 }, mcnemar: test, sampleSize: null, bootstrapIterations: 1000 }],
+      gate: { pass: true, candidate: EVAL_CANDIDATES[1].name, baseline: EVAL_CANDIDATES[0].name, metric: 'accuracy', minDifference: 0, difference, low: 0.02, high: 0.48, pValue: test.pValue, reason: 'the whole interval lies above 0 points' },
+      scorers: [],
+      pairwise: [],
+    },
+    results,
+  });
+  return { evalId: saved.id, datasetId: dataset.id, exampleIds, wrongLabel };
 }

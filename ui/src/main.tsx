@@ -5,6 +5,10 @@ import { Status } from './components/status.tsx';
 import { count } from './format.ts';
 import { DataPage } from './pages/data-page.tsx';
 import { DatasetsPage } from './pages/datasets-page.tsx';
+import { EconomicsPage } from './pages/economics-page.tsx';
+import { EvalPage } from './pages/eval-page.tsx';
+import { EvalsPage } from './pages/evals-page.tsx';
+import { ExperimentsPage } from './pages/experiments-page.tsx';
 import { ReviewPage } from './pages/review-page.tsx';
 import { RunPage } from './pages/run-page.tsx';
 import { RunsPage } from './pages/runs-page.tsx';
@@ -19,6 +23,9 @@ const SECTIONS = [
   { path: 'stats', title: 'Statistics' },
   { path: 'datasets', title: 'Datasets' },
   { path: 'runs', title: 'Runs' },
+  { path: 'evals', title: 'Evaluations' },
+  { path: 'experiments', title: 'Experiments' },
+  { path: 'economics', title: 'Economics' },
 ] as const;
 
 function App() {
@@ -50,6 +57,9 @@ function App() {
         {section === 'stats' && <StatsPage />}
         {section === 'datasets' && <DatasetsPage datasetId={route[1]} />}
         {section === 'runs' && (route[1] === undefined ? <RunsPage /> : <RunPage id={route[1]} />)}
+        {section === 'evals' && (route[1] === undefined ? <EvalsPage /> : <EvalPage id={route[1]} />)}
+        {section === 'experiments' && <ExperimentsPage />}
+        {section === 'economics' && <EconomicsPage />}
         {!SECTIONS.some((item) => item.path === section) && <p className="error">No page #{route.join('/')}.</p>}
       </main>
     </div>

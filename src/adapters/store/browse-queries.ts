@@ -57,6 +57,17 @@ export interface PoolCounts {
   byReview: { review: ReviewState; count: number }[];
 }
 
+/** A stored evaluation: its config and summary as saved by `understudy eval` (JSON, read by the caller's schema). */
+export interface BrowsedEvalRun {
+  id: string;
+  datasetId: string;
+  datasetName: string | null;
+  config: unknown;
+  summary: unknown;
+  contentHash: string;
+  createdAt: string;
+}
+
 export interface BrowseQueries {
   poolPage(task: string, filter: PoolBrowseFilter, window: PageWindow): { items: BrowsedPoolExample[]; total: number };
   /** Pending examples in `understudy data review`'s order (synthetic, log, human; by id); the train side leaves out what the newest filter run dropped. */
@@ -77,9 +88,34 @@ export interface BrowseQueries {
   /** Run ids, newest first. */
   runIdsPage(window: PageWindow): { items: string[]; total: number };
   runCounts(): { total: number; running: number };
+  /** Stored evaluations, newest first. */
+  evalRunsPage(window: PageWindow): { items: BrowsedEvalRun[]; total: number };
+  evalRun(id: string): BrowsedEvalRun | undefined;
   /** A run's events stored after `afterSequence`, oldest first (at most `limit`). */
   runEventsAfter(runId: string, afterSequence: number, limit: number): { sequence: number; event: unknown }[];
 }
+
+const EVAL_RUN_SELECT = 'SELECT r.id, r.dataset_id, d.name AS dataset_name, r.config_json, r.summary_json, r.content_hash, r.created_at FROM eval_runs r LEFT JOIN datasets d ON d.id = r.dataset_id';
+
+interface EvalRunRow {
+  id: string;
+  dataset_id: string;
+  dataset_name: string | null;
+  config_json: string;
+  summary_json: string;
+  content_hash: string;
+  created_at: string;
+}
+
+const evalRunFromRow = (row: EvalRunRow): BrowsedEvalRun => ({
+  id: row.id,
+  datasetId: row.dataset_id,
+  datasetName: row.dataset_name,
+  config: JSON.parse(row.config_json) as unknown,
+  summary: JSON.parse(row.summary_json) as unknown,
+  contentHash: row.content_hash,
+  createdAt: row.created_at,
+});
 
 const SOURCE_ORDER_SQL = "CASE p.source WHEN 'synthetic' THEN 0 WHEN 'log' THEN 1 ELSE 2 END";
 
@@ -221,6 +257,15 @@ export function createBrowseQueries(db: Database.Database): BrowseQueries {
       const total = (db.prepare('SELECT COUNT(*) AS count FROM examples WHERE dataset_id = ?').get(datasetId) as { count: number }).count;
       const rows = db.prepare('SELECT id, position, input, label, content_hash, provenance_json FROM examples WHERE dataset_id = ? ORDER BY position LIMIT ? OFFSET ?').all(datasetId, window.limit, window.offset) as { id: number; position: number; input: string; label: string | null; content_hash: string; provenance_json: string }[];
       return { items: rows.map((row) => ({ id: row.id, position: row.position, input: row.input, label: row.label, contentHash: row.content_hash, provenance: JSON.parse(row.provenance_json) as Record<string, unknown> })), total };
+    },
+    evalRunsPage(window) {
+      const total = (db.prepare('SELECT COUNT(*) AS count FROM eval_runs').get() as { count: number }).count;
+      const rows = db.prepare(`${EVAL_RUN_SELECT} ORDER BY r.created_at DESC, r.rowid DESC LIMIT ? OFFSET ?`).all(window.limit, window.offset) as EvalRunRow[];
+      return { items: rows.map(evalRunFromRow), total };
+    },
+    evalRun(id) {
+      const row = db.prepare(`${EVAL_RUN_SELECT} WHERE r.id = ?`).get(id) as EvalRunRow | undefined;
+      return row === undefined ? undefined : evalRunFromRow(row);
     },
     runIdsPage(window) {
       const total = (db.prepare('SELECT COUNT(*) AS count FROM training_runs').get() as { count: number }).count;

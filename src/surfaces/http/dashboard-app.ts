@@ -3,8 +3,12 @@ import { HTTPException } from 'hono/http-exception';
 import type { z } from 'zod';
 import type { LoadedConfig } from '../../adapters/config-file.ts';
 import type { Store } from '../../adapters/store/sqlite-store.ts';
-import { PageQuerySchema, PoolQuerySchema, ReviewBodySchema, ReviewQueueQuerySchema, RunUpdatesQuerySchema, type ApiErrorView, type DatasetExampleView, type OverviewView, type Page, type PoolExampleView, type ReviewResultView } from '../../contracts/dashboard.ts';
+import { EconomicsQuerySchema, EvalIdSchema, ExperimentDecisionBodySchema, ExperimentNameSchema, PageQuerySchema, PoolQuerySchema, ReviewBodySchema, ReviewQueueQuerySchema, RunUpdatesQuerySchema, type ApiErrorView, type DatasetExampleView, type OverviewView, type Page, type PoolExampleView, type ReviewResultView } from '../../contracts/dashboard.ts';
 import { UnderstudyError } from '../../core/errors.ts';
+import { setExperimentDecision } from '../../pipeline/ab-report.ts';
+import { economicsView, newestEconomicsEvaluation } from '../../pipeline/economics-view.ts';
+import { evalDisagreementsPage, evalsPage, evalView } from '../../pipeline/eval-view.ts';
+import { experimentsPage, experimentView, hasExperiment } from '../../pipeline/experiment-view.ts';
 import { poolExampleView, poolFacets, poolPage, poolStats, provenanceText } from '../../pipeline/pool-browse.ts';
 import { decideReview, preferencePairsFromEdits, type ReviewTask } from '../../pipeline/review-queue.ts';
 import { runsPage, runUpdates, runView } from '../../pipeline/run-view.ts';
@@ -36,6 +40,16 @@ function parseWith<Schema extends z.ZodType>(schema: Schema, value: unknown, whe
   const issue = parsed.error.issues[0]!;
   const field = issue.path.join('.');
   throw new HTTPException(400, { message: `${where}${field === '' ? '' : ` ${field}`}: ${issue.message}` });
+}
+
+async function jsonBody(context: Context): Promise<unknown> {
+  const text = await context.req.text();
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new HTTPException(400, { message: 'the body is not valid JSON' });
+  }
 }
 
 function idParameter(context: Context, name: string): string {
@@ -130,6 +144,47 @@ export function createDashboardApp(options: DashboardAppOptions): Hono {
     const { after } = parseWith(RunUpdatesQuerySchema, queryOf(context), 'query');
     return context.json(runUpdates(store, id, after));
   });
+  const experimentName = (context: Context): string => {
+    const name = parseWith(ExperimentNameSchema, idParameter(context, 'name'), 'experiment');
+    if (!hasExperiment(loaded, name)) throw new HTTPException(404, { message: `no experiment ${name} in gateway.routes` });
+    return name;
+  };
+  app.get('/api/experiments', (context) => context.json(experimentsPage(loaded, store, parseWith(PageQuerySchema, queryOf(context), 'query'))));
+  app.get('/api/experiments/:name', (context) => context.json(experimentView(loaded, store, experimentName(context))));
+  for (const [action, state] of [['promote', 'promoted'], ['rollback', 'rolled-back']] as const) {
+    // What `understudy ab promote|rollback` does: the gateway reads the new state from the store within a second.
+    app.post(`/api/experiments/:name/${action}`, async (context) => {
+      const name = experimentName(context);
+      const body = parseWith(ExperimentDecisionBodySchema, await jsonBody(context), 'body');
+      setExperimentDecision(loaded, store, name, state, body.note ?? '');
+      return context.json(experimentView(loaded, store, name));
+    });
+  }
+
+  const evalId = (context: Context): string => parseWith(EvalIdSchema, idParameter(context, 'id'), 'eval id');
+  app.get('/api/evals', (context) => context.json(evalsPage(store, parseWith(PageQuerySchema, queryOf(context), 'query'))));
+  app.get('/api/evals/:id', (context) => {
+    const id = evalId(context);
+    const view = evalView(loaded, store, id);
+    if (view === undefined) throw new HTTPException(404, { message: `no evaluation ${id}` });
+    return context.json(view);
+  });
+  app.get('/api/evals/:id/disagreements', (context) => {
+    const id = evalId(context);
+    const page = evalDisagreementsPage(store, id, parseWith(PageQuerySchema, queryOf(context), 'query'));
+    if (page === undefined) throw new HTTPException(404, { message: `no evaluation ${id}` });
+    return context.json(page);
+  });
+
+  app.get('/api/economics', (context) => {
+    const query = parseWith(EconomicsQuerySchema, queryOf(context), 'query');
+    const id = query.eval ?? newestEconomicsEvaluation(loaded, store);
+    if (id === undefined) throw new HTTPException(404, { message: 'no stored evaluation measured the economics yet: run `understudy economics` (or `understudy decide`) once' });
+    const view = economicsView(loaded, store, id);
+    if (view === undefined) throw new HTTPException(404, { message: `no evaluation ${id}` });
+    return context.json(view);
+  });
+
   app.all('/api/*', (context) => context.json({ error: { message: `no API ${context.req.method} ${context.req.path}` } } satisfies ApiErrorView, 404));
 
   app.get('*', (context) => {

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfigFile, type LoadedConfig } from '../../../adapters/config-file.ts';
 import { openStore, type Store } from '../../../adapters/store/sqlite-store.ts';
-import { buildAbReport, findExperiment } from '../../../pipeline/ab-report.ts';
+import { buildAbReport, setExperimentDecision } from '../../../pipeline/ab-report.ts';
 import { formatTable, type Output } from '../output.ts';
 import { embeddedDemoConfig } from './demo.ts';
 
@@ -66,8 +66,7 @@ export function abStateCommand(state: 'promoted' | 'rolled-back') {
     const { loaded, store } = open(options);
     try {
       const name = args[0]!;
-      const { route } = findExperiment(loaded, name);
-      store.setExperimentState(name, state, options.note ?? '');
+      const { route } = setExperimentDecision(loaded, store, name, state, options.note ?? '');
       output.info(state === 'promoted' ? `${name}: promoted; every request on ${route} now goes to the candidate (the incumbent stays the fallback)` : `${name}: rolled back; every request on ${route} now goes to the incumbent`);
       output.result({ ok: true, experiment: name, route, state });
     } finally {
