@@ -1,7 +1,9 @@
 // The dashboard's JSON API in-process (app.request): pages and filters over the pool, review decisions written as
 // `understudy data review` writes them, runs with their live curve updates, and who may ask.
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Store } from '../src/adapters/store/sqlite-store.ts';
 import type { LoadedConfig } from '../src/adapters/config-file.ts';
@@ -442,5 +444,42 @@ describe('evaluations', () => {
       assert.equal(response.status, status, path);
       assert.ok(((await response.json()) as { error: { message: string } }).error.message.length > 0);
     }
+  });
+});
+
+describe('starting and stopping runs', () => {
+  test('a bad start body is a 400; a start while a run trains is a 409; stop signals the process that holds the run', async () => {
+    for (const body of [{ maxSteps: 0 }, { maxSteps: 2.5 }, { data: 'elsewhere' }, { extra: true }]) {
+      const response = await post('/api/runs', body);
+      assert.equal(response.status, 400, JSON.stringify(body));
+    }
+    assert.equal((await app.request('http://localhost/api/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"maxSteps":' })).status, 400);
+
+    // A process training a run holds its lock (what `understudy train` writes): here a stand-in process that waits.
+    const runId = startTestRun(store);
+    const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => holder.once('exit', (_code, signal) => resolve(signal)));
+      mkdirSync(path.join(workspace, 'runs', runId), { recursive: true });
+      writeFileSync(path.join(workspace, 'runs', runId, 'run.lock'), JSON.stringify({ pid: holder.pid, since: new Date().toISOString() }));
+
+      const busy = await post('/api/runs', { maxSteps: 5 });
+      assert.equal(busy.status, 409);
+      assert.match(((await busy.json()) as { error: { message: string } }).error.message, new RegExp(`run ${runId} is training \\(process ${holder.pid}\\)`));
+
+      const stopped = await post(`/api/runs/${runId}/stop`, {});
+      assert.equal(stopped.status, 202);
+      assert.deepEqual(await stopped.json(), { runId, pid: holder.pid });
+      assert.equal(await exited, 'SIGINT', 'the holder got SIGINT (the CLI stops its worker and marks the run interrupted)');
+
+      const again = await post(`/api/runs/${runId}/stop`, {});
+      assert.equal(again.status, 409, 'nothing on this machine trains it any more');
+      assert.match(((await again.json()) as { error: { message: string } }).error.message, /no process on this machine is training/);
+    } finally {
+      holder.kill('SIGKILL');
+      store.failRun(runId, 'interrupted', 'stopped from the dashboard test');
+    }
+    assert.equal((await post(`/api/runs/${runId}/stop`, {})).status, 409, 'an interrupted run is not training');
+    assert.equal((await post('/api/runs/run_nothere/stop', {})).status, 404);
   });
 });

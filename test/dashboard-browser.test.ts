@@ -3,6 +3,7 @@
 // Screenshots of each page go to test-artifacts/dashboard/. The experiments test runs `understudy serve`'s gateway
 // (dashboard under /ui) in front of two TEST DOUBLE upstreams (local OpenAI-compatible servers on 127.0.0.1).
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,13 +51,11 @@ after(async () => {
 
 const shot = (name: string): Promise<Buffer> => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
 
-test('the first view of 100,000 examples renders in under a second, and filters page on the server', async () => {
-  const started = performance.now();
+// How fast this first view is (under a second at 100,000 examples) is measured by `npm run bench:dashboard`.
+test('the first view of 100,000 examples shows its first page, and filters page on the server', async () => {
   await page.goto(`${dashboard.url}#/examples`);
   await page.locator('[data-testid="examples-table"] tbody tr').nth(49).waitFor();
-  const elapsed = performance.now() - started;
   assert.match(await page.getByTestId('pager-range').textContent() ?? '', /^1–50 of 100,000$/);
-  assert.ok(elapsed < 1000, `first view took ${elapsed.toFixed(0)} ms`);
   await shot('examples');
 
   await page.getByLabel('Source').selectOption('log');
@@ -272,5 +271,39 @@ test('promoting in the experiments page sends the route\'s traffic to the candid
     await incumbent.close();
     await candidate.close();
     rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('a run started from the page trains for real, its curve follows it, and Stop in the page interrupts it', async () => {
+  // Its own workspace: a real `understudy train` (embedded Banking77 config, real worker) writes to this store.
+  const own = mkdtempSync(path.join(os.tmpdir(), 'understudy-dashboard-train-'));
+  const ownStore = openStore(path.join(own, 'understudy.db'));
+  const ownDashboard = await startDashboardServer({ store: ownStore, workspace: own, loaded: demoConfig, port: 0 });
+  try {
+    await page.goto(`${ownDashboard.url}#/runs`);
+    await page.getByLabel('Max steps (optional)').fill('40');
+    await page.getByRole('button', { name: 'Start training' }).click();
+    await page.getByRole('status').filter({ hasText: /Started understudy train \(process \d+\)/ }).waitFor();
+    const link = page.getByTestId('runs-table').getByRole('link').first();
+    await link.waitFor({ timeout: 120_000 });
+    const runId = (await link.textContent())!;
+    await link.click();
+    // Live: the loss curve gets its first points while the worker trains.
+    await page.waitForFunction(() => Number(document.querySelector('[aria-label="loss curves"]')?.getAttribute('data-points') ?? 0) >= 1, undefined, { timeout: 240_000, polling: 500 });
+    assert.equal(ownStore.getRun(runId)?.status, 'running');
+    await shot('run-training');
+    await page.getByRole('button', { name: 'Stop…' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Stop the run' }).click();
+    await page.locator('.badge-interrupted').first().waitFor({ timeout: 60_000 });
+    assert.equal(ownStore.getRun(runId)?.status, 'interrupted');
+    assert.equal(ownStore.getAdapterForRun(runId), undefined, 'an interrupted run registers no adapter');
+  } finally {
+    // Whatever happened, no training is left behind.
+    spawnSync('pkill', ['-INT', '-f', `train --workspace ${own}`]);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    spawnSync('pkill', ['-KILL', '-f', `train --workspace ${own}`]);
+    await ownDashboard.close();
+    ownStore.close();
+    rmSync(own, { recursive: true, force: true });
   }
 });

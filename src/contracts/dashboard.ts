@@ -208,6 +208,26 @@ export interface ApiErrorView {
 export const ExperimentNameSchema = z.string().max(200).regex(/^[a-z0-9][a-z0-9-_]*$/, 'an experiment name: lowercase letters, digits, - and _');
 
 /** `POST /api/experiments/:name/promote` and `/rollback`: what `understudy ab promote|rollback --note` records. */
+/** `POST /api/runs`: start `understudy train` on the workspace's config (optionally capped, or on the curated pool). */
+export const StartRunBodySchema = z.strictObject({
+  maxSteps: z.number().int().min(1).max(1_000_000).optional(),
+  data: z.enum(['config', 'curated']).default('config'),
+});
+export type StartRunBody = z.infer<typeof StartRunBodySchema>;
+
+export interface StartRunView {
+  /** The launched `understudy train` process; its run appears in the list once registered. */
+  pid: number;
+  command: string[];
+  log: string;
+}
+
+export interface StopRunView {
+  runId: string;
+  /** The process sent SIGINT: it stops its worker and marks the run interrupted. */
+  pid: number;
+}
+
 export const ExperimentDecisionBodySchema = z.strictObject({ note: z.string().max(2000).optional() });
 export type ExperimentDecisionBody = z.infer<typeof ExperimentDecisionBodySchema>;
 

@@ -14,6 +14,7 @@ import { RunPage } from './pages/run-page.tsx';
 import { RunsPage } from './pages/runs-page.tsx';
 import { StatsPage } from './pages/stats-page.tsx';
 import { useFetch } from './use-fetch.ts';
+import { usePolling } from './use-polling.ts';
 import { useHashRoute } from './use-hash-route.ts';
 import './styles.css';
 
@@ -31,8 +32,10 @@ const SECTIONS = [
 function App() {
   const route = useHashRoute();
   const overview = useFetch<OverviewView>('overview');
+  // The sidebar's counts follow the workspace (runs started or reviews done elsewhere); the review page keeps its own copy.
+  const counts = useFetch<OverviewView>('overview', usePolling(5000));
   const section = route[0] ?? 'examples';
-  const value = overview.state === 'ready' ? overview.value : undefined;
+  const value = counts.state === 'ready' ? counts.value : overview.state === 'ready' ? overview.value : undefined;
   return (
     <div className="app">
       <nav>

@@ -3,7 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { z } from 'zod';
 import type { LoadedConfig } from '../../adapters/config-file.ts';
 import type { Store } from '../../adapters/store/sqlite-store.ts';
-import { EconomicsQuerySchema, EvalIdSchema, ExperimentDecisionBodySchema, ExperimentNameSchema, PageQuerySchema, PoolQuerySchema, ReviewBodySchema, ReviewQueueQuerySchema, RunUpdatesQuerySchema, type ApiErrorView, type DatasetExampleView, type OverviewView, type Page, type PoolExampleView, type ReviewResultView } from '../../contracts/dashboard.ts';
+import { EconomicsQuerySchema, EvalIdSchema, ExperimentDecisionBodySchema, ExperimentNameSchema, PageQuerySchema, PoolQuerySchema, ReviewBodySchema, ReviewQueueQuerySchema, RunUpdatesQuerySchema, StartRunBodySchema, type ApiErrorView, type DatasetExampleView, type OverviewView, type Page, type PoolExampleView, type ReviewResultView, type StartRunView, type StopRunView } from '../../contracts/dashboard.ts';
 import { UnderstudyError } from '../../core/errors.ts';
 import { setExperimentDecision } from '../../pipeline/ab-report.ts';
 import { economicsView, newestEconomicsEvaluation } from '../../pipeline/economics-view.ts';
@@ -14,6 +14,7 @@ import { decideReview, preferencePairsFromEdits, type ReviewTask } from '../../p
 import { runsPage, runUpdates, runView } from '../../pipeline/run-view.ts';
 import { dashboardAccess } from './dashboard-access.ts';
 import { loadDashboardAssets, type DashboardAssets } from './dashboard-assets.ts';
+import { createRunLauncher, RunControlConflict, type RunLauncher } from './run-launcher.ts';
 
 export interface DashboardAppOptions {
   store: Store;
@@ -27,6 +28,8 @@ export interface DashboardAppOptions {
   basePath?: string;
   /** The built page; default: read from dist/ui. */
   assets?: DashboardAssets;
+  /** Starts and stops training runs; default: `understudy train` launched on this workspace and config. */
+  runLauncher?: RunLauncher;
 }
 
 /** Query-string values as zod reads them: empty ones dropped (a cleared filter), repeated ones by their last value. */
@@ -68,11 +71,13 @@ export function createDashboardApp(options: DashboardAppOptions): Hono {
   const labelTask = loaded.config.task.output.type === 'labels';
   const reviewTask: ReviewTask = { systemPrompt: loaded.config.task.systemPrompt, output: loaded.config.task.output, labels: loaded.labels };
   const assets = options.assets ?? loadDashboardAssets();
+  const launcher = options.runLauncher ?? createRunLauncher({ store, workspace: options.workspace, loaded });
   const app = new Hono();
 
   app.onError((error, context) => {
     const body = (message: string, extra: Omit<ApiErrorView['error'], 'message'> = {}): ApiErrorView => ({ error: { message, ...extra } });
     if (error instanceof HTTPException) return context.json(body(error.message), error.status);
+    if (error instanceof RunControlConflict) return context.json(body(error.message), 409);
     if (UnderstudyError.isInstance(error) && error.name === 'InvalidInputError') {
       return context.json(body(error.message, { ...(error.field === undefined ? {} : { field: error.field }), ...(error.hint === undefined ? {} : { hint: error.hint }) }), 400);
     }
@@ -137,6 +142,17 @@ export function createDashboardApp(options: DashboardAppOptions): Hono {
     const id = idParameter(context, 'id');
     if (store.getRun(id) === undefined) throw new HTTPException(404, { message: `no run ${id}` });
     return context.json(runView(store, id));
+  });
+  app.post('/api/runs', async (context) => {
+    const body = parseWith(StartRunBodySchema, await jsonBody(context), 'body');
+    const started: StartRunView = launcher.start({ data: body.data, ...(body.maxSteps === undefined ? {} : { maxSteps: body.maxSteps }) });
+    return context.json(started, 202);
+  });
+  app.post('/api/runs/:id/stop', (context) => {
+    const id = idParameter(context, 'id');
+    if (store.getRun(id) === undefined) throw new HTTPException(404, { message: `no run ${id}` });
+    const stopped: StopRunView = { runId: id, ...launcher.stop(id) };
+    return context.json(stopped, 202);
   });
   app.get('/api/runs/:id/updates', (context) => {
     const id = idParameter(context, 'id');

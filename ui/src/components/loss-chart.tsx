@@ -11,7 +11,8 @@ export function LossChart(props: { loss: readonly LossPointView[]; validation: r
     axes: [{ label: 'step', incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000] }, { label: 'loss', size: 60 }],
     series: [
       {},
-      { label: 'training loss', stroke: '#2563eb', width: 2, spanGaps: true, points: { show: false } },
+      // Points only while there are few (uPlot's default): a run's first logged loss is visible before it is a line.
+      { label: 'training loss', stroke: '#2563eb', width: 2, spanGaps: true },
       { label: 'validation loss', stroke: '#ea580c', width: 2, spanGaps: true, points: { show: true, size: 7 } },
     ],
     legend: { live: false },

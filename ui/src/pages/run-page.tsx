@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
-import type { LossPointView, RunUpdatesView, RunView, ValidationPointView } from '../../../src/contracts/dashboard.ts';
+import type { LossPointView, RunUpdatesView, RunView, StopRunView, ValidationPointView } from '../../../src/contracts/dashboard.ts';
 import { api } from '../api.ts';
+import { ConfirmDialog } from '../components/confirm-dialog.tsx';
 import { LossChart } from '../components/loss-chart.tsx';
 import { Badge, Status } from '../components/status.tsx';
 import { duration, number, shortHash, time } from '../format.ts';
@@ -40,6 +41,8 @@ function RunDetails(props: { run: RunView }) {
   const [validation, setValidation] = useState<ValidationPointView[]>(run.updates.validation);
   const [live, setLive] = useState<Pick<RunUpdatesView, 'status' | 'progress' | 'lastSequence' | 'more'>>(run.updates);
   const [pollError, setPollError] = useState<string | null>(null);
+  const [confirmStop, setConfirmStop] = useState(false);
+  const [stopSent, setStopSent] = useState<string | null>(null);
 
   useEffect(() => {
     if (live.status !== 'running' && !live.more) return undefined;
@@ -64,7 +67,18 @@ function RunDetails(props: { run: RunView }) {
   return (
     <section>
       <p><a href="#/runs">← Runs</a></p>
-      <h1><span className="mono">{run.id}</span> <Badge kind={live.status}>{live.status}</Badge></h1>
+      <h1 className="with-actions"><span><span className="mono">{run.id}</span> <Badge kind={live.status}>{live.status}</Badge></span>
+        {live.status === 'running' && <button type="button" className="danger" onClick={() => setConfirmStop(true)}>Stop…</button>}
+      </h1>
+      {confirmStop && (
+        <ConfirmDialog title={`Stop run ${run.id}?`} confirmLabel="Stop the run" danger withNote={false} onClose={() => setConfirmStop(false)} onConfirm={async () => {
+          const stopped = await api<StopRunView>(`runs/${encodeURIComponent(run.id)}/stop`, { method: 'POST', body: {} });
+          setStopSent(`Sent SIGINT to process ${stopped.pid}: it stops the worker and marks the run interrupted.`);
+        }}>
+          <p>The training process stops its worker; the run is marked <b>interrupted</b>. Its checkpoints stay, so <span className="mono">understudy train --resume {run.id}</span> can continue it.</p>
+        </ConfirmDialog>
+      )}
+      {stopSent !== null && live.status === 'running' && <p className="muted small" role="status">{stopSent}</p>}
       <p className="muted">{run.method} · started {time(run.startedAt)}{run.finishedAt !== null && ` · took ${duration(run.durationSeconds)}`}{progress !== null && live.status === 'running' && ` · step ${progress.step} of ${progress.totalSteps}${progress.etaSeconds === null ? '' : `, about ${duration(progress.etaSeconds)} left`}`}</p>
       {run.error !== null && <p className="error">{run.error}</p>}
       {pollError !== null && <p className="error">Live updates failed: {pollError} (retrying)</p>}
