@@ -60,3 +60,21 @@ test('fallbacks count as candidate units for the split and candidate failures as
   assert.equal(skewed.recommendation, 'KEEP RUNNING');
   assert.match(skewed.reason, /sample ratio mismatch/);
 });
+
+test('with units logged the split counts each user once, in the arm of its first request: heavy users do not fake a mismatch', () => {
+  // 40 users each way (sticky); each incumbent user sends 10 requests, each candidate user 1.
+  const outcomes = [
+    ...Array.from({ length: 40 }, (_, user) => Array.from({ length: 10 }, (_, turn) => ({ ...outcome('incumbent', user * 100 + turn, 1), unit: `i${user}` }))).flat(),
+    ...Array.from({ length: 40 }, (_, user) => ({ ...outcome('candidate', user * 100 + 50, 1), unit: `c${user}` })),
+  ];
+  const byUnit = analyzeExperiment(outcomes, { expectedCandidateShare: () => 0.5 });
+  assert.deepEqual([byUnit.srm!.counting, byUnit.srm!.incumbent, byUnit.srm!.candidate, byUnit.srm!.mismatch], ['units', 40, 40, false]);
+  assert.equal(byUnit.srm!.pValue, 1);
+  // The same traffic without units (an older log) can only count requests, and 400 vs 40 is a mismatch there.
+  const byRequest = analyzeExperiment(outcomes.map(({ unit: _unit, ...rest }) => rest), { expectedCandidateShare: () => 0.5 });
+  assert.deepEqual([byRequest.srm!.counting, byRequest.srm!.incumbent, byRequest.srm!.candidate, byRequest.srm!.mismatch], ['requests', 400, 40, true]);
+  assert.match(byRequest.reason, /400 incumbent requests/);
+  // A unit that a ramp moved to the candidate counts once, where it started.
+  const moved = analyzeExperiment([...outcomes, { ...outcome('candidate', 99_999, 1), unit: 'i0' }], { expectedCandidateShare: () => 0.5 });
+  assert.deepEqual([moved.srm!.incumbent, moved.srm!.candidate], [40, 40]);
+});

@@ -4,6 +4,7 @@
 // a TEST DOUBLE too (local OpenAI-compatible servers on 127.0.0.1; a hosted model cannot run here).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -144,11 +145,17 @@ test('ab report scores the arms (the validator, or feedback where given), checks
   // The candidate (the base model, 3 tokens of free text) never writes a Banking77 label; the incumbent always does.
   const report = cli(['ab', 'report', 'split-test', '--json']);
   assert.equal(report.status, 0, report.stdout);
-  const analysis = report.last.analysis as { arms: Record<'incumbent' | 'candidate', { calls: number; quality: number }>; srm: { pValue: number; mismatch: boolean }; sequential: { difference: number; pValue: number }; recommendation: string };
+  const analysis = report.last.analysis as { arms: Record<'incumbent' | 'candidate', { calls: number; quality: number }>; srm: { counting: string; incumbent: number; candidate: number; pValue: number; mismatch: boolean }; sequential: { difference: number; pValue: number }; recommendation: string };
   assert.equal(analysis.arms.incumbent.quality, 1);
   assert.equal(analysis.arms.candidate.quality, 0);
   assert.equal(analysis.arms.incumbent.calls + analysis.arms.candidate.calls, 30);
+  // 30 requests from 24 users: the split is checked on the 24 users (each logged with a hash of its key, not the key).
+  assert.deepEqual([analysis.srm.counting, analysis.srm.incumbent + analysis.srm.candidate], ['units', 24]);
   assert.equal(analysis.srm.mismatch, false);
+  const logged = store.listGatewayRequests({ route: 'split' });
+  assert.ok(logged.every((record) => /^[0-9a-f]{16}$/.test(record.unit ?? '')));
+  assert.equal(new Set(logged.map((record) => record.unit)).size, 24);
+  assert.ok(logged.some((record) => record.unit === createHash('sha256').update('split-test\u0000user-0').digest('hex').slice(0, 16)));
   assert.equal(analysis.recommendation, 'ROLL BACK');
   assert.ok(analysis.sequential.pValue < 0.05 && analysis.sequential.difference === -1);
 

@@ -24,7 +24,7 @@ test('the database is migrated with WAL and foreign keys on, and migrations are 
   reopened.close();
   const db = new Database(store.file);
   assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }, { version: 6 }, { version: 7 }]);
+  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }, { version: 6 }, { version: 7 }, { version: 8 }]);
   db.close();
 });
 
@@ -172,6 +172,7 @@ test('gateway calls are logged in one transaction, validated first, and listed b
     route,
     experiment: 'exp-1',
     arm: 'tuned',
+    unit: '0123456789abcdef',
     path: 'tuned' as const,
     provider: 'embedded',
     model: 'smollm2',

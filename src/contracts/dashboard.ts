@@ -263,7 +263,7 @@ export interface ExperimentView {
   scoring: { feedback: number; validator: number; unscored: number };
   arms: { incumbent: ExperimentArmView; candidate: ExperimentArmView };
   /** Sample ratio check: null in shadow mode or once decided (no split left to check). */
-  srm: { incumbent: number; candidate: number; expectedCandidateShare: number; chiSquare: number; pValue: number; mismatch: boolean } | null;
+  srm: { counting: 'units' | 'requests'; incumbent: number; candidate: number; expectedCandidateShare: number; chiSquare: number; pValue: number; mismatch: boolean } | null;
   /** The always-valid (mSPRT) test on candidate minus incumbent quality; null before both arms have scored outcomes. */
   sequential: { difference: number; low: number; high: number; pValue: number; n: { incumbent: number; candidate: number }; tau: number } | null;
   recommendation: 'PROMOTE' | 'KEEP RUNNING' | 'ROLL BACK';

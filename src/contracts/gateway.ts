@@ -29,6 +29,8 @@ export const GatewayLogRecordSchema = z.strictObject({
   fallback: z.boolean(),
   /** A shadow call: the candidate answered in the background; the client got the incumbent's answer. */
   shadow: z.boolean(),
+  /** The experiment unit: sha256 of the experiment and the assignment key, 16 hex digits (never the key itself); null outside experiments. */
+  unit: z.string().regex(/^[0-9a-f]{16}$/).nullable().optional(),
   error: z.string().nullable(),
   /** The conversation sent (secrets always redacted, personal data when `gateway.redactPii` is on); null when not kept. */
   messages: z.array(z.object({ role: z.string(), content: z.string() })).nullable(),

@@ -13,6 +13,8 @@ export interface ArmOutcome {
   /** The incumbent answered because the candidate failed: the unit was assigned to the candidate. */
   fallback: boolean;
   shadow: boolean;
+  /** The experiment unit (a hash of the user or session key the arm was assigned by); absent: count requests. */
+  unit?: string | null;
 }
 
 export interface ArmSummary {
@@ -29,6 +31,8 @@ export interface ArmSummary {
 }
 
 export interface SampleRatioCheck {
+  /** What is counted: assignment units (users or sessions, each once, in the arm of its first request), or requests where the log has no units. */
+  counting: 'units' | 'requests';
   incumbent: number;
   candidate: number;
   expectedCandidateShare: number;
@@ -119,7 +123,7 @@ export function sampleRatioCheck(incumbent: number, candidate: number, expectedC
   if (expectedIncumbent > 0) chiSquare += (incumbent - expectedIncumbent) ** 2 / expectedIncumbent;
   else if (incumbent > 0) chiSquare = Number.POSITIVE_INFINITY;
   const pValue = Number.isFinite(chiSquare) ? 2 * (1 - normalCdf(Math.sqrt(chiSquare))) : 0;
-  return { incumbent, candidate, expectedCandidateShare, chiSquare, pValue, mismatch: pValue < 0.001 };
+  return { counting: 'units', incumbent, candidate, expectedCandidateShare, chiSquare, pValue, mismatch: pValue < 0.001 };
 }
 
 /**
@@ -157,6 +161,16 @@ export function mixtureSequentialTest(outcomes: readonly ArmOutcome[], tau: numb
   return { difference, low: difference - half, high: difference + half, pValue, n: { incumbent: sums.incumbent.n, candidate: sums.candidate.n }, tau };
 }
 
+/** Each unit's first outcome (by time). */
+function firstPerUnit(outcomes: readonly ArmOutcome[]): ArmOutcome[] {
+  const first = new Map<string, ArmOutcome>();
+  for (const outcome of outcomes) {
+    const seen = first.get(outcome.unit!);
+    if (seen === undefined || outcome.at < seen.at) first.set(outcome.unit!, outcome);
+  }
+  return [...first.values()];
+}
+
 export function analyzeExperiment(outcomes: readonly ArmOutcome[], options: AnalysisOptions): ExperimentAnalysis {
   const alpha = options.alpha ?? 0.05;
   const minPerArm = options.minPerArm ?? 100;
@@ -167,10 +181,14 @@ export function analyzeExperiment(outcomes: readonly ArmOutcome[], options: Anal
 
   let srm: SampleRatioCheck | null = null;
   if (options.expectedCandidateShare !== null) {
-    // Units assigned, not answers served: a fallback answer belongs to a candidate unit, already counted by its failed attempt.
+    // Assignments, not answers served: a fallback answer belongs to a candidate unit, already counted by its failed attempt.
     const assigned = outcomes.filter((outcome) => !outcome.shadow && !(outcome.arm === 'incumbent' && outcome.fallback));
-    const share = assigned.length === 0 ? 0 : assigned.reduce((sum, outcome) => sum + options.expectedCandidateShare!(outcome.at), 0) / assigned.length;
-    srm = sampleRatioCheck(assigned.filter((outcome) => outcome.arm === 'incumbent').length, assigned.filter((outcome) => outcome.arm === 'candidate').length, share);
+    // With sticky assignment the independent draws are the units (a user's requests all go one way): count each unit
+    // once, in the arm and at the time of its first request. Requests only when the log has no units.
+    const byUnit = assigned.every((outcome) => typeof outcome.unit === 'string');
+    const counted = byUnit ? firstPerUnit(assigned) : assigned;
+    const share = counted.length === 0 ? 0 : counted.reduce((sum, outcome) => sum + options.expectedCandidateShare!(outcome.at), 0) / counted.length;
+    srm = { ...sampleRatioCheck(counted.filter((outcome) => outcome.arm === 'incumbent').length, counted.filter((outcome) => outcome.arm === 'candidate').length, share), counting: byUnit ? 'units' : 'requests' };
   }
   // The comparison: candidate attempts (failures score 0) against the incumbent's own units.
   const compared = outcomes
@@ -182,7 +200,7 @@ export function analyzeExperiment(outcomes: readonly ArmOutcome[], options: Anal
   let recommendation: Recommendation = 'KEEP RUNNING';
   let reason: string;
   if (srm?.mismatch === true) {
-    reason = `sample ratio mismatch: ${srm.candidate} candidate vs ${srm.incumbent} incumbent units where ${(srm.expectedCandidateShare * 100).toFixed(1)}% should be candidate (p = ${srm.pValue.toPrecision(2)}); find the cause before trusting any comparison`;
+    reason = `sample ratio mismatch: ${srm.candidate} candidate vs ${srm.incumbent} incumbent ${srm.counting} where ${(srm.expectedCandidateShare * 100).toFixed(1)}% should be candidate (p = ${srm.pValue.toPrecision(2)}); find the cause before trusting any comparison`;
   } else if (sequential === null) {
     reason = 'not enough scored outcomes on both arms yet (feedback or automatic scoring)';
   } else if (sequential.pValue < alpha && sequential.difference < 0) {

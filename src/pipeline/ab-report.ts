@@ -69,6 +69,7 @@ export function buildAbReport(loaded: LoadedConfig, store: Store, name: string, 
       error: record.status === 'error',
       fallback: record.fallback,
       shadow: record.shadow,
+      unit: record.unit ?? null,
     };
   });
   const state = store.experimentStates().get(name)?.state ?? 'running';

@@ -10,6 +10,8 @@ export interface GatewayCallMeta {
   adapter?: string;
   fallback?: boolean;
   shadow?: boolean;
+  /** The experiment unit the arm was assigned by (a hash, see the log record). */
+  unit?: string;
   requestId?: string;
   /** When the request arrived; default now. */
   createdAt?: Date;
@@ -20,7 +22,7 @@ export interface GatewayCallMeta {
 }
 
 /** The fields every record of a call has, whatever its outcome. */
-function callFields(meta: GatewayCallMeta): Pick<GatewayLogRecord, 'requestId' | 'createdAt' | 'route' | 'experiment' | 'arm' | 'path' | 'adapter' | 'fallback' | 'shadow' | 'messages'> {
+function callFields(meta: GatewayCallMeta): Pick<GatewayLogRecord, 'requestId' | 'createdAt' | 'route' | 'experiment' | 'arm' | 'path' | 'adapter' | 'fallback' | 'shadow' | 'unit' | 'messages'> {
   return {
     requestId: meta.requestId ?? randomUUID(),
     createdAt: (meta.createdAt ?? new Date()).toISOString(),
@@ -31,6 +33,7 @@ function callFields(meta: GatewayCallMeta): Pick<GatewayLogRecord, 'requestId' |
     adapter: meta.adapter ?? null,
     fallback: meta.fallback ?? false,
     shadow: meta.shadow ?? false,
+    unit: meta.unit ?? null,
     messages: meta.messages ?? null,
   };
 }

@@ -285,4 +285,13 @@ CREATE INDEX pool_examples_by_input_length ON pool_examples (task, length(input)
 CREATE INDEX pool_examples_tagged ON pool_examples (task) WHERE tags_json != '[]';
 `,
   },
+  {
+    version: 8,
+    name: 'gateway experiment units',
+    // The unit an experiment arm was assigned by (a hash of the user or session key), so the sample ratio check counts
+    // users, not requests. Rows logged before stay null and are counted as requests.
+    sql: `
+ALTER TABLE gateway_requests ADD COLUMN unit TEXT;
+`,
+  },
 ];

@@ -403,11 +403,11 @@ export function openStore(file: string): Store {
         return parsed.data;
       });
       const insert = db.prepare(
-        'INSERT INTO gateway_requests (request_id, created_at, route, experiment, arm, path, provider, model, adapter, prompt_tokens, completion_tokens, cost_usd, latency_ms, first_token_ms, status, fallback, shadow, error, messages_json, response_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO gateway_requests (request_id, created_at, route, experiment, arm, path, provider, model, adapter, prompt_tokens, completion_tokens, cost_usd, latency_ms, first_token_ms, status, fallback, shadow, error, messages_json, response_text, unit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       );
       db.transaction(() => {
         for (const record of checked) {
-          insert.run(record.requestId, new Date(record.createdAt).toISOString(), record.route, record.experiment, record.arm, record.path, record.provider, record.model, record.adapter, record.promptTokens, record.completionTokens, record.costUsd, record.latencyMs, record.firstTokenMs, record.status, record.fallback ? 1 : 0, record.shadow ? 1 : 0, record.error, record.messages === null ? null : JSON.stringify(record.messages), record.response);
+          insert.run(record.requestId, new Date(record.createdAt).toISOString(), record.route, record.experiment, record.arm, record.path, record.provider, record.model, record.adapter, record.promptTokens, record.completionTokens, record.costUsd, record.latencyMs, record.firstTokenMs, record.status, record.fallback ? 1 : 0, record.shadow ? 1 : 0, record.error, record.messages === null ? null : JSON.stringify(record.messages), record.response, record.unit ?? null);
         }
       })();
     },
@@ -433,6 +433,7 @@ export function openStore(file: string): Store {
         status: row.status,
         fallback: row.fallback === 1,
         shadow: row.shadow === 1,
+        unit: row.unit,
         error: row.error,
         messages: row.messages_json === null ? null : (JSON.parse(row.messages_json) as GatewayLogRecord['messages']),
         response: row.response_text,
@@ -502,6 +503,7 @@ interface GatewayRow {
   status: 'ok' | 'error';
   fallback: number;
   shadow: number;
+  unit: string | null;
   error: string | null;
   messages_json: string | null;
   response_text: string | null;

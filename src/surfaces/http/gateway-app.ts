@@ -203,9 +203,12 @@ export function createGatewayApp(options: GatewayAppOptions): Hono {
       // Which arm: the incumbent (the route's target), or the candidate for the units below its weight.
       let arm: 'incumbent' | 'candidate' | undefined;
       let shadow = false;
+      let unit: string | undefined;
       if (experiment !== undefined) {
         const settings = experiment.settings;
         const key = context.req.header(settings.keyHeader) ?? body.user ?? requestId;
+        // Logged for the sample ratio check by unit; a hash, so the user or session key itself is never stored.
+        unit = createHash('sha256').update(`${settings.name}\u0000${key}`).digest('hex').slice(0, 16);
         const state = options.experimentState?.(settings.name);
         const weight = state === 'rolled-back' || (state !== 'promoted' && settings.killed) ? 0 : state === 'promoted' ? 1 : weightAt(settings.weight, settings.ramp, now());
         const inCandidate = assignmentPosition(settings.name, key) < weight;
@@ -228,6 +231,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono {
         requestId: extra.shadow === true ? randomUUID() : requestId,
         createdAt: arrived,
         ...(experiment === undefined ? {} : { experiment: experiment.settings.name }),
+        ...(unit === undefined ? {} : { unit }),
         ...(armName === undefined ? {} : { arm: armName }),
         ...(target.adapter === undefined ? {} : { adapter: target.adapter }),
         ...(loggedMessages === undefined ? {} : { messages: loggedMessages, redact: options.redact }),

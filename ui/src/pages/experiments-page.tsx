@@ -67,7 +67,7 @@ function ExperimentCard(props: { experiment: ExperimentView; onDecide: (decision
         </div>
         <div>
           <dt>Sample ratio</dt>
-          <dd>{srm === null ? <span className="muted">not checked ({experiment.mode === 'shadow' ? 'shadow mode' : 'no split running'})</span> : <>{count(srm.incumbent)} incumbent / {count(srm.candidate)} candidate units, expected {percent(srm.expectedCandidateShare)} candidate, p = {srm.pValue.toPrecision(3)} {srm.mismatch ? <Badge kind="failed">MISMATCH</Badge> : <Badge kind="succeeded">ok</Badge>}</>}</dd>
+          <dd>{srm === null ? <span className="muted">not checked ({experiment.mode === 'shadow' ? 'shadow mode' : 'no split running'})</span> : <>{count(srm.incumbent)} incumbent / {count(srm.candidate)} candidate {srm.counting}, expected {percent(srm.expectedCandidateShare)} candidate, p = {srm.pValue.toPrecision(3)} {srm.mismatch ? <Badge kind="failed">MISMATCH</Badge> : <Badge kind="succeeded">ok</Badge>}</>}</dd>
         </div>
         <div>
           <dt>Recommendation</dt>

@@ -47,7 +47,7 @@ export async function runAbReport(options: AbOptions, output: Output, args: stri
         ]);
       }
       for (const line of formatTable(rows, rows[0]!.map((_, index) => index > 0))) output.info(line);
-      if (analysis.srm !== null) output.info(`sample ratio: ${analysis.srm.candidate} candidate / ${analysis.srm.incumbent} incumbent units, expected ${pct(analysis.srm.expectedCandidateShare)} candidate, p = ${analysis.srm.pValue.toPrecision(3)}${analysis.srm.mismatch ? ' (MISMATCH)' : ''}`);
+      if (analysis.srm !== null) output.info(`sample ratio: ${analysis.srm.candidate} candidate / ${analysis.srm.incumbent} incumbent ${analysis.srm.counting}, expected ${pct(analysis.srm.expectedCandidateShare)} candidate, p = ${analysis.srm.pValue.toPrecision(3)}${analysis.srm.mismatch ? ' (MISMATCH)' : ''}`);
       if (analysis.sequential !== null) {
         const sequential = analysis.sequential;
         output.info(`quality difference (candidate − incumbent): ${pct(sequential.difference)} [${pct(sequential.low)}, ${pct(sequential.high)}], always-valid p = ${sequential.pValue.toPrecision(3)} (mSPRT, τ = ${sequential.tau})`);
