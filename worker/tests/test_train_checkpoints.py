@@ -14,6 +14,7 @@ import pytest
 
 from training_data import banking_records, train_spec, write_jsonl
 from understudy_worker.checkpoints import SEAL_NAME, newest_sealed, seal, seal_problem
+from understudy_worker.hardware import _cpu_bf16_native
 from worker_cli import WorkerRun, parse_events, run_worker, worker_command, worker_env
 
 # Validation records: the same four labels, asked differently from the training questions.
@@ -66,7 +67,8 @@ def test_validation_runs_every_eval_steps_with_loss_and_accuracy(uninterrupted: 
     assert done["bestStep"] == best["step"]
     assert done["bestEvalLoss"] == pytest.approx(best["evalLoss"], rel=1e-6)
     assert done["stoppedEarly"] is False and done["resumedFromStep"] is None
-    assert done["device"] == "cpu" and done["precision"] == "fp32"
+    # `precision: auto` is bf16 on a CPU that computes it natively (AVX-512 BF16, AMX), fp32 elsewhere.
+    assert done["device"] == "cpu" and done["precision"] == ("bf16" if _cpu_bf16_native() else "fp32")
 
 
 def test_checkpoints_are_sealed_and_rotated(uninterrupted: WorkerRun, tmp_path: Path) -> None:
