@@ -569,6 +569,24 @@ test('a fetch passed in carries every call (JSON, stream, a retried 503) instead
   });
 });
 
+test('a consumer that stops reading early frees the connection with either transport (node:http and a passed fetch)', async () => {
+  // 300 deltas 10 ms apart: about 3 s if nobody hung up.
+  await withServer((request, response) => sendStream(response, request, { deltas: Array.from({ length: 300 }, (_, index) => `t${index} `), delayMs: 10 }), async (server) => {
+    for (const overrides of [{}, { fetch: globalThis.fetch }]) {
+      const { provider } = providerFor(server, overrides);
+      const started = Date.now();
+      for await (const event of provider.stream(HELLO)) if (event.type === 'delta') break;
+      while (server.inFlight > 0) {
+        assert.ok(Date.now() - started < 1500, `the upstream is still sending ${Date.now() - started} ms later (${Object.keys(overrides).join() || 'node:http'})`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await provider.close();
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(unhandled, []);
+  });
+});
+
 test('serveProvider: any ChatProvider behind the protocol, JSON and SSE, errors as OpenAI error bodies', async () => {
   const seen: ChatRequest[] = [];
   const result = (request: ChatRequest, text: string): ChatResult => ({

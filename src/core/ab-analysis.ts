@@ -113,7 +113,7 @@ function summarize(outcomes: readonly ArmOutcome[]): ArmSummary {
 }
 
 /** Chi-square goodness of fit (1 degree of freedom) of the observed split against the configured one. */
-export function sampleRatioCheck(incumbent: number, candidate: number, expectedCandidateShare: number): SampleRatioCheck {
+export function sampleRatioCheck(incumbent: number, candidate: number, expectedCandidateShare: number, counting: SampleRatioCheck['counting'] = 'units'): SampleRatioCheck {
   const total = incumbent + candidate;
   const expectedCandidate = total * expectedCandidateShare;
   const expectedIncumbent = total - expectedCandidate;
@@ -123,7 +123,7 @@ export function sampleRatioCheck(incumbent: number, candidate: number, expectedC
   if (expectedIncumbent > 0) chiSquare += (incumbent - expectedIncumbent) ** 2 / expectedIncumbent;
   else if (incumbent > 0) chiSquare = Number.POSITIVE_INFINITY;
   const pValue = Number.isFinite(chiSquare) ? 2 * (1 - normalCdf(Math.sqrt(chiSquare))) : 0;
-  return { counting: 'units', incumbent, candidate, expectedCandidateShare, chiSquare, pValue, mismatch: pValue < 0.001 };
+  return { counting, incumbent, candidate, expectedCandidateShare, chiSquare, pValue, mismatch: pValue < 0.001 };
 }
 
 /**
@@ -188,7 +188,7 @@ export function analyzeExperiment(outcomes: readonly ArmOutcome[], options: Anal
     const byUnit = assigned.every((outcome) => typeof outcome.unit === 'string');
     const counted = byUnit ? firstPerUnit(assigned) : assigned;
     const share = counted.length === 0 ? 0 : counted.reduce((sum, outcome) => sum + options.expectedCandidateShare!(outcome.at), 0) / counted.length;
-    srm = { ...sampleRatioCheck(counted.filter((outcome) => outcome.arm === 'incumbent').length, counted.filter((outcome) => outcome.arm === 'candidate').length, share), counting: byUnit ? 'units' : 'requests' };
+    srm = sampleRatioCheck(counted.filter((outcome) => outcome.arm === 'incumbent').length, counted.filter((outcome) => outcome.arm === 'candidate').length, share, byUnit ? 'units' : 'requests');
   }
   // The comparison: candidate attempts (failures score 0) against the incumbent's own units.
   const compared = outcomes

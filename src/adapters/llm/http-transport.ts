@@ -7,14 +7,16 @@
 import http from 'node:http';
 import https from 'node:https';
 
-/** The part of a response the provider reads. `body` yields the raw bytes; `cancel` drops the rest (and its connection). */
+/**
+ * The part of a response the provider reads. `body` yields the raw bytes; a reader that stops early calls its
+ * iterator's `return()`, which drops the rest (and its connection).
+ */
 export interface UpstreamResponse {
   status: number;
   statusText: string;
   ok: boolean;
   header(name: string): string | null;
   body: AsyncIterable<Uint8Array> | null;
-  cancel(): void;
 }
 
 export interface UpstreamRequest {
@@ -41,22 +43,27 @@ export function fetchTransport(fetchImpl: typeof globalThis.fetch): HttpTranspor
         ok: response.ok,
         header: (name) => response.headers.get(name),
         body: stream === null ? null : readerIterable(stream),
-        cancel: () => void stream?.cancel().catch(() => undefined),
       };
     },
     close() {},
   };
 }
 
+/** The stream's chunks; stopping early cancels the stream. */
 async function* readerIterable(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
   const reader = stream.getReader();
+  let finished = false;
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) return;
+      if (done) {
+        finished = true;
+        return;
+      }
       yield value;
     }
   } finally {
+    if (!finished) await reader.cancel().catch(() => undefined);
     reader.releaseLock();
   }
 }
@@ -99,7 +106,8 @@ export function createNodeHttpTransport(options: { maxSockets: number }): HttpTr
         outgoing.once('response', (incoming) => {
           response = incoming;
           incoming.once('close', detach);
-          // A reader sees errors through its iterator; this keeps one with no reader from ending the process.
+          // A reader sees errors through its iterator (whose early return destroys the response); this keeps one
+          // with no reader from ending the process.
           incoming.on('error', () => undefined);
           const status = incoming.statusCode ?? 0;
           resolve({
@@ -111,7 +119,6 @@ export function createNodeHttpTransport(options: { maxSockets: number }): HttpTr
               return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
             },
             body: incoming,
-            cancel: () => incoming.destroy(),
           });
         });
         outgoing.end(request.body);

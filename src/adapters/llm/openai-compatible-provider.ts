@@ -710,7 +710,8 @@ async function* readText(response: UpstreamResponse, watch: AttemptWatch): Async
     const tail = decoder.decode();
     if (tail !== '') yield tail;
   } finally {
-    if (!finished) response.cancel();
+    // Early: the iterator's return cancels the web stream, or destroys the node response and its socket.
+    if (!finished) await chunks.return?.();
   }
 }
 

@@ -12,14 +12,15 @@ export interface PriceOverride {
   cachedInputUsdPerMillion?: number;
 }
 
+/** Catalog prices a pricer remembers, by model and token counts: a gateway sees the same few counts again and again. */
+const MEMO_ENTRIES = 4096;
+
 /**
  * Prices hosted models from the @pydantic/genai-prices catalog (bundled data, no network) by provider and
  * model, after the user's overrides. A model neither knows is `unknown`, never 0.
  * `catalogProvider` is the genai-prices provider id (`openai`, `anthropic`, `together`, `fireworks`, `groq`, ...);
  * absent, the catalog guesses from the model name.
  */
-const MEMO_ENTRIES = 4096;
-
 export function createHostedPricer(options: { provider: string; catalogProvider?: string; overrides?: readonly PriceOverride[] }): (usage: TokenUsage, model: string) => Cost {
   const overrides = options.overrides ?? [];
   const memo = new Map<string, Cost>();
