@@ -155,15 +155,21 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** Who holds a run's lock: the process that trains it (the CLI) and its worker; undefined without a readable lock. */
+export function readRunLock(lockFile: string): { pid?: number; workerPid?: number } | undefined {
+  if (!existsSync(lockFile)) return undefined;
+  try {
+    return JSON.parse(readFileSync(lockFile, 'utf8')) as { pid?: number; workerPid?: number };
+  } catch {
+    // An unreadable lock was cut short by a crash: stale.
+    return undefined;
+  }
+}
+
 /** Refuse to run a run twice at once: the lock names the CLI and worker pids; a lock whose processes are gone is stale. */
 export function takeRunLock(files: RunFiles, runId: string): { setWorker: (pid: number) => void; release: () => void } {
-  if (existsSync(files.lockFile)) {
-    let holder: { pid?: number; workerPid?: number } = {};
-    try {
-      holder = JSON.parse(readFileSync(files.lockFile, 'utf8')) as typeof holder;
-    } catch {
-      // An unreadable lock was cut short by a crash: stale.
-    }
+  const holder = readRunLock(files.lockFile);
+  if (holder !== undefined) {
     const alive = [holder.pid, holder.workerPid].filter((pid): pid is number => typeof pid === 'number' && pid !== process.pid && processAlive(pid));
     if (alive.length > 0) {
       throw new InvalidInputError(`run ${runId} is still going (process ${alive.join(', ')})`, { file: files.lockFile, hint: 'wait for it, or stop it first' });

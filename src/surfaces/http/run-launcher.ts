@@ -6,12 +6,12 @@
  * run interrupted, and `understudy train --resume` can continue it from its newest checkpoint.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import type { LoadedConfig } from '../../adapters/config-file.ts';
 import { PACKAGE_ROOT } from '../../adapters/paths.ts';
 import type { Store } from '../../adapters/store/sqlite-store.ts';
-import { processAlive, runFiles } from '../../pipeline/train.ts';
+import { processAlive, readRunLock, runFiles } from '../../pipeline/train.ts';
 
 export interface StartRunRequest {
   maxSteps?: number;
@@ -35,21 +35,6 @@ export class RunControlConflict extends Error {
   override name = 'RunControlConflict';
 }
 
-interface LockHolder {
-  pid?: number;
-  workerPid?: number;
-}
-
-function lockHolder(runsDir: string, runId: string): LockHolder | undefined {
-  const { lockFile } = runFiles(runsDir, runId);
-  if (!existsSync(lockFile)) return undefined;
-  try {
-    return JSON.parse(readFileSync(lockFile, 'utf8')) as LockHolder;
-  } catch {
-    return undefined;
-  }
-}
-
 export function createRunLauncher(input: { store: Store; workspace: string; loaded: LoadedConfig; cli?: string }): RunLauncher {
   const runsDir = path.join(input.workspace, 'runs');
   const cli = input.cli ?? path.join(PACKAGE_ROOT, 'bin', 'understudy.js');
@@ -59,7 +44,7 @@ export function createRunLauncher(input: { store: Store; workspace: string; load
   const training = (): string | undefined => {
     for (const run of input.store.listRuns()) {
       if (run.status !== 'running') continue;
-      const holder = lockHolder(runsDir, run.id);
+      const holder = readRunLock(runFiles(runsDir, run.id).lockFile);
       if (holder?.pid !== undefined && processAlive(holder.pid)) return `run ${run.id} is training (process ${holder.pid})`;
     }
     if (launched !== undefined && processAlive(launched.pid)) return `a run started from the dashboard is still starting or training (process ${launched.pid})`;
@@ -98,7 +83,7 @@ export function createRunLauncher(input: { store: Store; workspace: string; load
       const run = input.store.getRun(runId);
       if (run === undefined) throw new RunControlConflict(`no run ${runId}`);
       if (run.status !== 'running') throw new RunControlConflict(`run ${runId} is ${run.status}, not training`);
-      const holder = lockHolder(runsDir, runId);
+      const holder = readRunLock(runFiles(runsDir, runId).lockFile);
       if (holder?.pid === undefined || !processAlive(holder.pid)) {
         throw new RunControlConflict(`no process on this machine is training run ${runId} (a remote or bundled run, or one whose process died: see understudy runs show)`);
       }
