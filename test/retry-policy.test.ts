@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { backoffDelayMs, DEFAULT_BACKOFF, isRetryableStatus, parseRetryAfterMs, retryDelayMs } from '../src/core/retry-policy.ts';
+import { backoffDelayMs, DEFAULT_BACKOFF, isRetryableStatus, parseRetryAfterMs, retryAfterFromHeaders, retryDelayMs } from '../src/core/retry-policy.ts';
 
 const NOW = Date.parse('2025-03-01T12:00:00Z');
 const fixed = (value: number) => () => value;
@@ -70,4 +70,13 @@ test('retryDelayMs: the server’s Retry-After wins, capped; otherwise backoff',
   for (const { retry, retryAfterMs, expected } of cases) {
     assert.equal(retryDelayMs({ retry, retryAfterMs, random: fixed(0.5), settings }), expected, `retry ${retry}, Retry-After ${retryAfterMs}`);
   }
+});
+
+test('retryAfterFromHeaders: OpenAI\'s retry-after-ms first, then Retry-After (seconds or a date), else nothing', () => {
+  const headers = (values: Record<string, string>) => (name: string): string | null => values[name] ?? null;
+  const now = Date.parse('2026-11-30T12:00:00Z');
+  assert.equal(retryAfterFromHeaders(headers({ 'retry-after-ms': '250', 'retry-after': '9' }), now), 250);
+  assert.equal(retryAfterFromHeaders(headers({ 'retry-after-ms': 'soon', 'retry-after': '9' }), now), 9000);
+  assert.equal(retryAfterFromHeaders(headers({ 'retry-after': 'Mon, 30 Nov 2026 12:00:03 GMT' }), now), 3000);
+  assert.equal(retryAfterFromHeaders(headers({}), now), undefined);
 });

@@ -57,6 +57,13 @@ export function parseRetryAfterMs(value: string | null | undefined, nowMs: numbe
   return Math.max(0, at - nowMs);
 }
 
+/** OpenAI's `retry-after-ms` (milliseconds), else the standard `Retry-After`, from a response's header reader. */
+export function retryAfterFromHeaders(header: (name: string) => string | null, nowMs: number): number | undefined {
+  const milliseconds = header('retry-after-ms');
+  if (milliseconds !== null && DELTA_SECONDS.test(milliseconds.trim())) return Number(milliseconds);
+  return parseRetryAfterMs(header('retry-after'), nowMs);
+}
+
 /** The wait before retry number `retry`: the server's `Retry-After` (capped) when it gave one, else backoff. */
 export function retryDelayMs(options: { retry: number; retryAfterMs?: number; random: RandomSource; settings?: BackoffSettings }): number {
   const settings = options.settings ?? DEFAULT_BACKOFF;

@@ -5,11 +5,11 @@
  * file names the file. The key itself never appears in an error, a log or the store.
  */
 import { setTimeout as sleepFor } from 'node:timers/promises';
-import { z } from 'zod';
 import { FineTuningError, type FineTuningFailure } from '../../core/errors.ts';
 import type { RandomSource } from '../../core/random.ts';
 import { redactSecrets } from '../../core/redact.ts';
-import { DEFAULT_BACKOFF, isRetryableStatus, parseRetryAfterMs, retryDelayMs, type BackoffSettings } from '../../core/retry-policy.ts';
+import { DEFAULT_BACKOFF, isRetryableStatus, retryAfterFromHeaders, retryDelayMs, type BackoffSettings } from '../../core/retry-policy.ts';
+import { excerpt, secretRedactor, upstreamMessage } from '../../core/upstream-errors.ts';
 import type { FineTuningServiceKind } from './fine-tuning-service.ts';
 
 /** Waits `ms` milliseconds; must reject promptly when `signal` aborts. */
@@ -57,13 +57,6 @@ export interface FineTuningHttp {
   call(request: FineTuningCall): Promise<unknown>;
 }
 
-// Error bodies: OpenAI `{"error": {"message"}}`, Together the same or `{"message"}`; only the message is read.
-const ErrorBodySchema = z.object({
-  error: z.union([z.object({ message: z.string() }), z.string()]).nullish().catch(undefined),
-  message: z.string().nullish().catch(undefined),
-  detail: z.string().nullish().catch(undefined),
-});
-
 const MAX_MESSAGE_CHARS = 2_000;
 
 export function createFineTuningHttp(options: FineTuningHttpOptions): FineTuningHttp {
@@ -75,8 +68,9 @@ export function createFineTuningHttp(options: FineTuningHttpOptions): FineTuning
   const sleep: Sleep = options.sleep ?? ((ms, signal) => sleepFor(ms, undefined, signal === undefined ? {} : { signal }));
   const random = options.random ?? Math.random;
   const now = options.now ?? Date.now;
-  // The key as sent is cut out of anything the service echoes (a key too short to be real would cut ordinary words).
-  const redact = (text: string): string => redactSecrets(options.apiKey.length < 8 ? text : text.split(options.apiKey).join('[REDACTED_SECRET]')).slice(0, MAX_MESSAGE_CHARS);
+  // The key as sent, and known key shapes, are cut out of anything the service echoes.
+  const withoutKey = secretRedactor([options.apiKey]);
+  const redact = (text: string): string => redactSecrets(withoutKey(text)).slice(0, MAX_MESSAGE_CHARS);
   const fail = (failure: FineTuningFailure, message: string, extra: { statusCode?: number; upstreamMessage?: string; attempts: number; cause?: unknown; file?: string; hint?: string; isRetryable?: boolean }): FineTuningError =>
     new FineTuningError(`${options.kind}: ${message}`, { failure, service: options.kind, ...extra });
 
@@ -119,28 +113,28 @@ export function createFineTuningHttp(options: FineTuningHttpOptions): FineTuning
           try {
             return JSON.parse(text) as unknown;
           } catch (error) {
-            throw fail('bad-response', `${request.action}: the answer is not JSON: ${redact(text.slice(0, 200))}`, { attempts, statusCode: response.status, cause: error });
+            throw fail('bad-response', `${request.action}: the answer is not JSON: ${redact(excerpt(text))}`, { attempts, statusCode: response.status, cause: error });
           }
         }
 
-        const upstreamMessage = redact(upstreamMessageOf(text) || response.statusText || `HTTP ${response.status}`);
+        const said = redact(text.trim() === '' ? response.statusText || `HTTP ${response.status}` : upstreamMessage(text));
         if (isRetryableStatus(response.status) && attempts <= maxRetries) {
-          const retryAfterMs = parseRetryAfterMs(response.headers.get('retry-after'), now());
+          const retryAfterMs = retryAfterFromHeaders((name) => response.headers.get(name), now());
           await wait(retryDelayMs({ retry: attempts, random, settings: backoff, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) }), request, attempts);
           continue;
         }
-        const extra = { attempts, statusCode: response.status, upstreamMessage };
+        const extra = { attempts, statusCode: response.status, upstreamMessage: said };
         if (response.status === 401 || response.status === 403) {
-          throw fail('auth', `the key in $${options.apiKeyEnv} was refused (expired or wrong) when trying to ${request.action}: ${upstreamMessage}`, {
+          throw fail('auth', `the key in $${options.apiKeyEnv} was refused (expired or wrong) when trying to ${request.action}: ${said}`, {
             ...extra,
             hint: `create a new API key at the service and export ${options.apiKeyEnv}=…; the key is read from the environment, never from the config`,
           });
         }
         if (request.rejects !== undefined && (response.status === 400 || response.status === 404 || response.status === 413 || response.status === 415 || response.status === 422)) {
-          throw fail('rejected', `the service refused ${request.rejects.subject} (HTTP ${response.status}): ${upstreamMessage}`, { ...extra, ...(request.rejects.file === undefined ? {} : { file: request.rejects.file }) });
+          throw fail('rejected', `the service refused ${request.rejects.subject} (HTTP ${response.status}): ${said}`, { ...extra, ...(request.rejects.file === undefined ? {} : { file: request.rejects.file }) });
         }
         const retried = attempts > 1 ? ` after ${attempts} attempts` : '';
-        throw fail('http-status', `${request.action} failed with HTTP ${response.status}${retried}: ${upstreamMessage}`, { ...extra, isRetryable: isRetryableStatus(response.status) });
+        throw fail('http-status', `${request.action} failed with HTTP ${response.status}${retried}: ${said}`, { ...extra, isRetryable: isRetryableStatus(response.status) });
       }
     },
   };
@@ -157,18 +151,4 @@ export function createFineTuningHttp(options: FineTuningHttpOptions): FineTuning
 // A function, so the compiler does not keep the narrowing of an earlier check across an await.
 function aborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
-}
-
-function upstreamMessageOf(text: string): string {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return text.trim().slice(0, 500);
-  }
-  const parsed = ErrorBodySchema.safeParse(value);
-  if (!parsed.success) return text.trim().slice(0, 500);
-  const { error, message, detail } = parsed.data;
-  if (typeof error === 'string') return error;
-  return error?.message ?? message ?? detail ?? text.trim().slice(0, 500);
 }

@@ -20,7 +20,8 @@ import {
 } from '../../contracts/provider.ts';
 import { describeError, InvalidInputError, ProviderError, type ProviderFailure, type UnderstudyErrorOptions } from '../../core/errors.ts';
 import type { RandomSource } from '../../core/random.ts';
-import { DEFAULT_BACKOFF, isRetryableStatus, parseRetryAfterMs, retryDelayMs, type BackoffSettings } from '../../core/retry-policy.ts';
+import { DEFAULT_BACKOFF, isRetryableStatus, retryAfterFromHeaders, retryDelayMs, type BackoffSettings } from '../../core/retry-policy.ts';
+import { excerpt, secretRedactor, upstreamMessage } from '../../core/upstream-errors.ts';
 import { createServerSentEventParser, isStreamDone, type ServerSentEvent } from '../../core/server-sent-events.ts';
 import { createConcurrencyLimit, type ReleaseSlot } from './concurrency-limit.ts';
 import { createNodeHttpTransport, fetchTransport, type HttpTransport, type UpstreamResponse } from './http-transport.ts';
@@ -121,12 +122,6 @@ const StreamChunkSchema = z.object({
   usage: UsageSchema.nullish().catch(undefined),
   error: z.unknown().optional(),
 });
-const UpstreamErrorSchema = z.object({
-  error: z.union([z.object({ message: z.string() }), z.string()]).nullish().catch(undefined),
-  message: z.string().nullish().catch(undefined),
-  detail: z.string().nullish().catch(undefined),
-});
-
 const MAX_ERROR_BODY_CHARS = 65_536;
 const MAX_TIMER_MS = 2_147_483_647;
 const LABEL_FIELD = 'label';
@@ -178,7 +173,7 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleProvider
   const { id } = settings;
   const limit = createConcurrencyLimit(settings.maxConcurrency);
   const endings = new Set<(why: CallEnding) => void>();
-  const redact = createRedactor([settings.apiKey, ...Object.entries(settings.headers).filter(([name]) => SENSITIVE_HEADER.test(name)).map(([, value]) => value)]);
+  const redact = secretRedactor([settings.apiKey, ...Object.entries(settings.headers).filter(([name]) => SENSITIVE_HEADER.test(name)).map(([, value]) => value)]);
   const endpoint = `${settings.baseUrl}/chat/completions`;
   const transport: HttpTransport = settings.fetch === undefined ? createNodeHttpTransport({ maxSockets: settings.maxConcurrency }) : fetchTransport(settings.fetch);
   let closed = false;
@@ -389,7 +384,7 @@ export function createOpenAiCompatibleProvider(options: OpenAiCompatibleProvider
         try {
           const response = await transport.post(endpoint, { headers, body, signal: watch.signal });
           if (!response.ok) {
-            retryAfterMs = retryAfterOf(response, settings.now());
+            retryAfterMs = retryAfterFromHeaders(response.header, settings.now());
             throw await statusError(response, watch);
           }
           if (streaming && isEventStream(response)) {
@@ -584,13 +579,6 @@ function isEventStream(response: UpstreamResponse): boolean {
   return (response.header('content-type') ?? '').toLowerCase().includes('text/event-stream');
 }
 
-/** OpenAI's `retry-after-ms` (milliseconds), else the standard `Retry-After`. */
-function retryAfterOf(response: UpstreamResponse, nowMs: number): number | undefined {
-  const milliseconds = response.header('retry-after-ms');
-  if (milliseconds !== null && /^\d+(?:\.\d+)?$/.test(milliseconds.trim())) return Number(milliseconds);
-  return parseRetryAfterMs(response.header('retry-after'), nowMs);
-}
-
 const CONSTRAINT_WORDS = /response_format|json_schema|schema|grammar|structured/i;
 
 function hintForStatus(status: number): string | undefined {
@@ -600,39 +588,7 @@ function hintForStatus(status: number): string | undefined {
   return undefined;
 }
 
-/** The upstream's own error message (`{"error":{"message"}}`, `{"error": "..."}`, `{"message"}`, `{"detail"}`) or a body excerpt. */
-function upstreamMessage(text: string): string {
-  if (text.trim() === '') return '(empty body)';
-  try {
-    const parsed = UpstreamErrorSchema.safeParse(JSON.parse(text));
-    if (parsed.success) {
-      const { error, message, detail } = parsed.data;
-      const found = typeof error === 'string' ? error : (error?.message ?? message ?? detail);
-      if (found !== undefined && found !== null && found !== '') return excerpt(found, 500);
-    }
-  } catch {
-    // Not JSON (an HTML error page from a proxy, say): the excerpt below shows it.
-  }
-  return excerpt(text);
-}
-
-function excerpt(text: string, maxChars = 200): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  if (flat === '') return '(empty)';
-  return flat.length <= maxChars ? flat : `${flat.slice(0, maxChars)}…`;
-}
-
 const SENSITIVE_HEADER = /auth|key|token|secret|cookie/i;
-
-/** Replaces every known secret, and anything after `Bearer `, with `[redacted]`. */
-function createRedactor(secrets: readonly (string | undefined)[]): (text: string) => string {
-  const known = [...new Set(secrets.filter((secret): secret is string => secret !== undefined && secret.length >= 4))].sort((a, b) => b.length - a.length);
-  return (text) => {
-    let clean = text;
-    for (const secret of known) clean = clean.split(secret).join('[redacted]');
-    return clean.replace(/\b(Bearer\s+)[A-Za-z0-9._~+/=-]+/gi, '$1[redacted]');
-  };
-}
 
 /** `fetch failed: connect ECONNREFUSED 127.0.0.1:9` rather than the bare `fetch failed`. */
 function describeCause(cause: unknown): string {
