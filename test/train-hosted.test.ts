@@ -10,13 +10,14 @@ import { defaultConfigText, parseConfigText, type LoadedConfig } from '../src/ad
 import type { ResolvedBaseModel } from '../src/adapters/models/acquire.ts';
 import type { ResolvedChatTemplate } from '../src/adapters/models/chat-template-source.ts';
 import { EXAMPLES_BANKING77_DIR } from '../src/adapters/paths.ts';
+import { trainingPriceFor } from '../src/adapters/pricing/fine-tuning-prices.ts';
 import { openStore, type NewExample, type Store } from '../src/adapters/store/sqlite-store.ts';
 import { HostedFineTuneTargetSchema, TrainingConfigSchema, type HostedFineTuneTarget } from '../src/contracts/config.ts';
 import { EnvironmentError, FineTuningError, InvalidInputError } from '../src/core/errors.ts';
 import { resolveEvalCandidates, runEvalCandidates } from '../src/pipeline/eval-candidates.ts';
 import { resolveGatewayRoutes } from '../src/pipeline/gateway-routes.ts';
 import { describeRun } from '../src/pipeline/run-records.ts';
-import { trainHosted, type HostedTrainResult, type HostedTrainingEstimate, type TrainHostedInput } from '../src/pipeline/train-hosted.ts';
+import { prepareHostedData, trainHosted, type HostedTrainResult, type HostedTrainingEstimate, type TrainHostedInput } from '../src/pipeline/train-hosted.ts';
 import type { Output } from '../src/surfaces/cli/output.ts';
 import { runTrainHosted } from '../src/surfaces/cli/commands/train-hosted.ts';
 import { runExport } from '../src/surfaces/cli/commands/export.ts';
@@ -129,7 +130,7 @@ targets:
     inputUsdPerMillion: 0.8
     outputUsdPerMillion: 3.2
     pollIntervalMs: 1
-`;
+${hosted.trainingUsdPerMillionTokens === undefined ? '' : `    trainingUsdPerMillionTokens: ${hosted.trainingUsdPerMillionTokens}\n`}`;
   const file = path.join(directory, 'understudy.yaml');
   writeFileSync(file, text);
   return parseConfigText(text, file, directory);
@@ -138,18 +139,18 @@ targets:
 test('protocol stand-in, OpenAI: upload, supervised job, polls with growing waits, events in the run, model registered and answering', async () => {
   await withStandIn({ service: 'openai', apiKey: KEY, steps: 4, pollsPerState: 2 }, async (standIn) => {
     const space = workspace();
-    const hosted = target(standIn, { kind: 'openai-finetune', model: 'gpt-4.1-mini-2025-04-14', inputUsdPerMillion: 0.8, outputUsdPerMillion: 3.2 });
+    const hosted = target(standIn, { kind: 'openai-finetune', model: 'gpt-4.1-mini-2025-04-14', inputUsdPerMillion: 0.8, outputUsdPerMillion: 3.2, trainingUsdPerMillionTokens: 7 });
     const run = input(space, hosted);
     const result = await succeeded(trainHosted(run));
 
-    // The estimate came before anything was uploaded, priced from the sourced table (never 0).
+    // The estimate came before anything was uploaded, priced from the target's training price, with its source (never 0).
     assert.equal(run.estimates.length, 1);
     const estimate = run.estimates[0]!;
     assert.equal(estimate.epochs, 2);
     assert.equal(estimate.billedTokens, estimate.tokensPerEpoch * 2);
-    assert.equal(estimate.price?.usdPerMillionTokens, 5);
-    assert.match(estimate.price?.source ?? '', /platform\.openai\.com\/docs\/pricing/);
-    assert.ok(estimate.usd !== null && Math.abs(estimate.usd - (estimate.billedTokens * 5) / 1e6) < 1e-12);
+    assert.equal(estimate.price?.usdPerMillionTokens, 7);
+    assert.equal(estimate.price?.source, 'targets.hosted-ft.trainingUsdPerMillionTokens');
+    assert.ok(estimate.usd !== null && Math.abs(estimate.usd - (estimate.billedTokens * 7) / 1e6) < 1e-12);
 
     // Request shapes as documented: multipart upload with purpose fine-tune, a supervised job with the run's settings.
     for (const request of standIn.requests) assert.equal(request.authorization, `Bearer ${KEY}`);
@@ -196,7 +197,8 @@ test('protocol stand-in, OpenAI: upload, supervised job, polls with growing wait
     assert.deepEqual(described.validationCurve.map((point) => [point.step, point.evalLoss]), [[4, 0.25]]);
     assert.equal(described.trainTokens, result.trainedTokens);
     assert.ok(result.trainedTokens !== null && result.trainedTokens > 0);
-    assert.equal(result.costUsd, (result.trainedTokens * 5) / 1e6, 'the cost is the billed tokens at the table price');
+    assert.equal(result.billedTokens, result.trainedTokens, "OpenAI bills its trained_tokens");
+    assert.equal(result.costUsd, (result.trainedTokens * 7) / 1e6, 'the cost is the billed tokens at the price');
     assert.equal(described.base.name, 'gpt-4.1-mini-2025-04-14 (openai-finetune)');
     assert.equal(described.worker?.device, 'openai-finetune (hosted)');
     assert.deepEqual(described.hostedModel, { service: 'openai-finetune', target: 'hosted-ft', baseModel: 'gpt-4.1-mini-2025-04-14', model: model.model, jobId: job.id });
@@ -319,6 +321,7 @@ test('protocol stand-in, Together: upload with file_name, LoRA SFT job, lifecycl
     assert.equal(result.model.service, 'together-finetune');
     assert.equal(result.costUsd, (result.estimate.billedTokens * 0.48) / 1e6, 'Together does not document its token count as billed: the estimate prices the job');
     assert.equal(result.trainedTokens, Math.ceil(standIn.files.get(trainFileId!)!.content.length / 4), "the job's token_count");
+    assert.equal(result.billedTokens, null, 'Together does not say what it billed');
     const described = describeRun(space.store, result.run.id);
     assert.deepEqual(described.lossCurve, [], 'Together events carry steps, not losses');
     assert.deepEqual(described.steps, { completed: 3, total: 3 });
@@ -456,6 +459,53 @@ test('refusing the estimate uploads nothing and registers no run; an unknown pri
   });
 });
 
+test('built-in training price table: found by snapshot name or alias, sourced and dated, and flagged as unverified when it prices an estimate', () => {
+  const bySnapshot = trainingPriceFor('openai-finetune', 'gpt-4o-mini-2024-07-18');
+  assert.ok(bySnapshot !== undefined);
+  assert.equal(trainingPriceFor('openai-finetune', 'gpt-4o-mini'), bySnapshot, 'an alias finds the same row');
+  assert.ok(bySnapshot.usdPerMillionTokens > 0);
+  assert.match(bySnapshot.source, /^https:\/\//);
+  assert.match(bySnapshot.asOf, /^\d{4}-\d{2}$/);
+  assert.equal(trainingPriceFor('together-finetune', 'gpt-4o-mini'), undefined, 'a row is for one service');
+  assert.equal(trainingPriceFor('openai-finetune', 'no-such-model'), undefined);
+
+  const space = workspace();
+  const { estimate } = prepareHostedData({
+    store: space.store,
+    datasetId: space.datasetId,
+    training: TrainingConfigSchema.parse({ examplesPerLabel: 8, epochs: 2 }),
+    targetName: 'hosted-ft',
+    target: HostedFineTuneTargetSchema.parse({ kind: 'openai-finetune', baseUrl: 'http://127.0.0.1:1/v1', apiKeyEnv: KEY_ENV, model: 'gpt-4o-mini' }),
+  });
+  assert.equal(estimate.price?.usdPerMillionTokens, bySnapshot.usdPerMillionTokens);
+  assert.ok(estimate.price?.source.startsWith(bySnapshot.source));
+  assert.ok(estimate.warnings.some((warning) => /built-in table.*not verified.*set targets\.hosted-ft\.trainingUsdPerMillionTokens/.test(warning)), estimate.warnings.join('\n'));
+  space.store.close();
+});
+
+test('Together: assistant turns inside prompts lose their weight marker, with one warning for the whole job', () => {
+  const space = workspace(LABELS.flatMap((label) => Array.from({ length: 8 }, (_, index) => ({
+    input: `message ${index} about ${label}`,
+    label,
+    messages: [{ role: 'user' as const, content: 'hello' }, { role: 'assistant' as const, content: 'hi, what is it?' }, { role: 'user' as const, content: `message ${index} about ${label}` }, { role: 'assistant' as const, content: label }],
+    provenance: {},
+  }))));
+  const prepared = prepareHostedData({
+    store: space.store,
+    datasetId: space.datasetId,
+    training: TrainingConfigSchema.parse({ examplesPerLabel: 8, epochs: 2 }),
+    targetName: 'hosted-ft',
+    target: HostedFineTuneTargetSchema.parse({ kind: 'together-finetune', baseUrl: 'http://127.0.0.1:1/v1', apiKeyEnv: KEY_ENV, model: 'Qwen/Qwen3-8B', trainingUsdPerMillionTokens: 1 }),
+  });
+  assert.ok(prepared.validationText !== '', 'both files hold examples with a prompt assistant turn');
+  assert.equal(prepared.estimate.warnings.filter((warning) => /no per-message weight/.test(warning)).length, 1);
+  for (const line of [...jsonLines(prepared.trainText), ...jsonLines(prepared.validationText)]) {
+    assert.deepEqual(line.messages.map((message) => message.role), ['user', 'assistant', 'user', 'assistant']);
+    for (const message of line.messages) assert.deepEqual(Object.keys(message), ['role', 'content']);
+  }
+  space.store.close();
+});
+
 test('protocol stand-in: an abort while the job runs cancels it at the service and marks the run interrupted', async () => {
   for (const service of ['openai', 'together'] as const) {
     await withStandIn({ service, apiKey: KEY, pollsPerState: 2 }, async (standIn) => {
@@ -484,7 +534,7 @@ test('CLI: no terminal and no --yes is an error telling to pass --yes; --yes run
   await withStandIn({ service: 'openai', apiKey: KEY }, async (standIn) => {
     const directory = mkdtempSync(path.join(os.tmpdir(), 'understudy-train-hosted-cli-'));
     directories.push(directory);
-    const loaded = loadedConfig(directory, target(standIn, { kind: 'openai-finetune', model: 'gpt-4o-mini-2024-07-18' }));
+    const loaded = loadedConfig(directory, target(standIn, { kind: 'openai-finetune', model: 'gpt-4o-mini-2024-07-18', trainingUsdPerMillionTokens: 3 }));
     const lines: string[] = [];
     const results: Record<string, unknown>[] = [];
     const output: Output = {
@@ -515,6 +565,7 @@ test('CLI: no terminal and no --yes is an error telling to pass --yes; --yes run
     assert.equal(result.run.status, 'succeeded');
     assert.equal(result.model.model, [...standIn.jobs.values()][0]!.fineTunedModel);
     assert.ok(lines.some((line) => /^job ftjob-\d+: running -> succeeded$/.test(line)), lines.join('\n'));
+    assert.ok(lines.some((line) => /^tokens: \d+ trained, \d+ billed; cost \$\d+\.\d\d \(billed tokens × the price\)$/.test(line)), lines.join('\n'));
 
     const answers = ['n'];
     await runTrainHosted(options, output, { ...surroundings, interactive: true, ask: () => Promise.resolve(answers.shift() ?? '') });

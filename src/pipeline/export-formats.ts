@@ -412,8 +412,9 @@ const ROLES = new Set(['system', 'user', 'assistant']);
  * OpenAI's chat fine-tuning format: one `{"messages": [...]}` per line. The prompt's own assistant turns get
  * `weight: 0`, so only the completion is learned, as in the run (Axolotl reads the same marker, see `axolotlYaml`).
  * Records come from files, so roles and shapes are checked here; a bad one is an InvalidInputError naming its index.
+ * `weights: false` leaves the marker out, for a service whose format has no per-message weight (Together).
  */
-export function openAiFineTuningJsonl(records: readonly PromptCompletionMessages[]): string {
+export function openAiFineTuningJsonl(records: readonly PromptCompletionMessages[], { weights = true }: { weights?: boolean } = {}): string {
   const lines = records.map((record, index) => {
     const fail = (message: string, field: string): never => {
       throw new InvalidInputError(`record ${index}: ${message}`, { field: `records[${index}]${field}` });
@@ -430,7 +431,7 @@ export function openAiFineTuningJsonl(records: readonly PromptCompletionMessages
         if (typeof role !== 'string' || !ROLES.has(role)) return fail(`role must be system, user or assistant, got ${JSON.stringify(role)}`, `${where}.role`);
         if (typeof content !== 'string') return fail('content must be a string', `${where}.content`);
         if (part === 'completion' && role !== 'assistant') return fail(`the completion must be assistant messages, got ${role}`, `${where}.role`);
-        messages.push(part === 'prompt' && role === 'assistant' ? { role, content, weight: 0 } : { role, content });
+        messages.push(weights && part === 'prompt' && role === 'assistant' ? { role, content, weight: 0 } : { role, content });
       }
     }
     return JSON.stringify({ messages });

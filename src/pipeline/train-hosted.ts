@@ -2,11 +2,11 @@
  * Fine-tuning at a hosted service (OpenAI, Together) instead of the local worker, recorded as a run like any other.
  *
  * The data is prepared exactly as for a local SFT run (the same validation split and prompt-completion records),
- * exported as chat JSONL and checked line by line. Before anything is uploaded the job's cost is estimated
- * (training tokens × epochs × the price per million) and a `confirm` callback may refuse; the key is checked with a
- * cheap authenticated call first, so an expired key fails before anything is spent. Then the run is registered, the
- * files uploaded, the job created and polled at growing intervals; every service event is stored with the run as a
- * worker-style event (`log`, `progress`, `eval`). The run is marked succeeded only once the service reported a
+ * checked example by example (an error names its line of the JSONL) and exported as chat JSONL. Before anything is
+ * uploaded the job's cost is estimated (training tokens × epochs × the price per million) and a `confirm` callback may
+ * refuse; the key is checked with a cheap authenticated call first, so an expired key fails before anything is
+ * spent. Then the run is registered, the files uploaded, the job created and polled at growing intervals; every
+ * service event is stored with the run as a worker-style event (`log`, `progress`, `eval`). The run is marked succeeded only once the service reported a
  * fine-tuned model, that model answered a call, and it was registered in the store (one transaction); a failed,
  * cancelled or timed-out job fails the run with the service's message, and an abort cancels the job at the service.
  */
@@ -16,18 +16,18 @@ import path from 'node:path';
 import type { HostedFineTuneTarget, PricingConfig, TrainingConfig } from '../contracts/config.ts';
 import { WorkerEventSchema, type ChatMessage, type PromptCompletionRecord, type WorkerEvent } from '../contracts/worker.ts';
 import { sha256Hex, contentHash } from '../core/content-hash.ts';
-import { describeError, FineTuningError, InvalidInputError } from '../core/errors.ts';
-import { CHAT_TOKEN_ESTIMATE_METHOD, checkFineTuningJsonl, estimateChatTokens } from '../core/fine-tuning-jsonl.ts';
+import { describeError, FineTuningError } from '../core/errors.ts';
+import { CHAT_TOKEN_ESTIMATE_METHOD, checkFineTuningExamples, estimateChatTokens } from '../core/fine-tuning-jsonl.ts';
 import type { RandomSource } from '../core/random.ts';
-import { resolveSftSettings, type ResolvedSft } from '../core/sft-defaults.ts';
-import type { Sleep } from '../adapters/finetune/fine-tuning-http.ts';
+import type { ResolvedSft } from '../core/sft-defaults.ts';
+import { isAborted, type Sleep } from '../adapters/finetune/fine-tuning-http.ts';
 import { isTerminal, type FineTuneEvent, type FineTuneJob, type FineTuneJobRequest, type FineTuningService } from '../adapters/finetune/fine-tuning-service.ts';
 import { createFineTuningService } from '../adapters/finetune/fine-tuning-service-from-target.ts';
 import { createHostedModelProvider } from '../adapters/finetune/hosted-model-provider.ts';
 import { trainingPriceFor } from '../adapters/pricing/fine-tuning-prices.ts';
 import type { HostedModelRecord, RunRecord, Store } from '../adapters/store/sqlite-store.ts';
 import { openAiFineTuningJsonl } from './export-formats.ts';
-import { splitValidation, toPromptCompletion, writeAtomic } from './train.ts';
+import { splitSftExamples, writeAtomic } from './train.ts';
 
 /** What a job will cost, shown before it starts. `usd` is null when the price is unknown (never a made-up 0). */
 export interface HostedTrainingEstimate {
@@ -90,6 +90,8 @@ export interface HostedTrainResult {
   estimate: HostedTrainingEstimate;
   /** Tokens the service says the job trained on; null when it did not say. */
   trainedTokens: number | null;
+  /** Tokens the service documents as billed (OpenAI's `trained_tokens`); null when it does not say (Together). */
+  billedTokens: number | null;
   /** Tokens the service says it billed (else the estimate's) × the price; null when the price is unknown. */
   costUsd: number | null;
   seconds: number;
@@ -118,35 +120,20 @@ interface PreparedHostedData {
 
 /** The same split and records as a local SFT run, the JSONL files, the job's hyperparameters and the cost estimate. */
 export function prepareHostedData(input: Pick<TrainHostedInput, 'store' | 'datasetId' | 'training' | 'target' | 'targetName' | 'countTokens'>): PreparedHostedData {
-  const { store, training, target } = input;
-  const examples = store.listExamples(input.datasetId);
-  if (examples.length === 0) throw new InvalidInputError(`dataset ${input.datasetId} holds no examples`, { field: 'datasetId' });
-  const labelCount = examples.every((example) => example.label !== null) ? new Set(examples.map((example) => example.label)).size : 0;
-  const resolved = resolveSftSettings(training, { examples: examples.length, labelCount });
+  const { target } = input;
+  const { resolved, train: trainRecords, validation: validationRecords } = splitSftExamples(input.store, input.datasetId, input.training);
   const { settings } = resolved;
-  const split = splitValidation(examples, resolved.validationExamples, settings.seed);
-  const trainRecords = toPromptCompletion(split.train);
-  const validationRecords = toPromptCompletion(split.validation);
   const together = target.kind === 'together-finetune';
   const warnings = [...resolved.warnings];
 
-  const toText = (records: PromptCompletionRecord[]): string => {
-    if (records.length === 0) return '';
-    const text = openAiFineTuningJsonl(records);
-    if (!together) return text;
-    // Together's conversational format documents role and content only: a per-message weight is not part of it.
-    if (records.some((record) => record.prompt.some((message) => message.role === 'assistant'))) {
-      warnings.push('Together has no per-message weight: assistant turns inside prompts are trained on too');
-    }
-    return text.split('\n').filter((line) => line !== '').map((line) => {
-      const { messages } = JSON.parse(line) as { messages: { role: string; content: string }[] };
-      return `${JSON.stringify({ messages: messages.map(({ role, content }) => ({ role, content })) })}\n`;
-    }).join('');
-  };
-  const trainText = toText(trainRecords);
-  const validationText = toText(validationRecords);
-  checkFineTuningJsonl(trainText, { file: 'train.jsonl', alternating: together });
-  if (validationText !== '') checkFineTuningJsonl(validationText, { file: 'validation.jsonl', alternating: together });
+  checkFineTuningExamples(trainRecords, { file: 'train.jsonl', alternating: together });
+  checkFineTuningExamples(validationRecords, { file: 'validation.jsonl', alternating: together });
+  // Together's conversational format documents role and content only: a per-message weight is not part of it.
+  if (together && [...trainRecords, ...validationRecords].some((record) => record.prompt.some((message) => message.role === 'assistant'))) {
+    warnings.push('Together has no per-message weight: assistant turns inside prompts are trained on too');
+  }
+  const trainText = openAiFineTuningJsonl(trainRecords, { weights: !together });
+  const validationText = openAiFineTuningJsonl(validationRecords, { weights: !together });
 
   // Hosted services train whole epochs; only what the config sets (or the epochs the estimate needs) is sent.
   const reasons: Record<string, string> = {};
@@ -194,6 +181,9 @@ export function prepareHostedData(input: Pick<TrainHostedInput, 'store' | 'datas
     : listed === undefined
       ? null
       : { usdPerMillionTokens: listed.usdPerMillionTokens, source: `${listed.source} (as of ${listed.asOf}${listed.note === undefined ? '' : `; ${listed.note}`})` };
+  if (target.trainingUsdPerMillionTokens === undefined && listed !== undefined) {
+    warnings.push(`the training price is the built-in table's (${listed.asOf}), not verified: check ${listed.source} and set targets.${input.targetName}.trainingUsdPerMillionTokens`);
+  }
   const estimate: HostedTrainingEstimate = {
     service: target.kind,
     model: target.model,
@@ -236,7 +226,7 @@ export async function trainHosted(input: TrainHostedInput): Promise<TrainHostedO
   });
   await service.checkKey(signal);
   if (!(await input.confirm(prepared.estimate))) return { started: false, estimate: prepared.estimate };
-  if (signal?.aborted === true) throw new FineTuningError(`${target.kind}: interrupted before the job started`, { failure: 'aborted', service: target.kind });
+  if (isAborted(signal)) throw new FineTuningError(`${target.kind}: interrupted before the job started`, { failure: 'aborted', service: target.kind });
 
   const { trainText, validationText, request, reasons, estimate } = prepared;
   const baseSha256 = registerHostedBase(store, target);
@@ -283,11 +273,11 @@ export async function trainHosted(input: TrainHostedInput): Promise<TrainHostedO
     mkdirSync(runDir, { recursive: true });
     writeAtomic(trainPath, trainText);
     if (validationText !== '') writeAtomic(validationPath, validationText);
-    const trainFile = await service.uploadFile({ fileName: 'train.jsonl', content: trainText, filePath: trainPath, ...(signal === undefined ? {} : { signal }) });
+    const trainFile = await service.uploadFile({ fileName: 'train.jsonl', content: trainText, filePath: trainPath, signal });
     log(`uploaded train.jsonl (${prepared.trainRecords.length} examples) as ${trainFile.id}`, { fileId: trainFile.id, sha256: sha256Hex(trainText) });
     let validationFileId: string | undefined;
     if (validationText !== '') {
-      const validationFile = await service.uploadFile({ fileName: 'validation.jsonl', content: validationText, filePath: validationPath, ...(signal === undefined ? {} : { signal }) });
+      const validationFile = await service.uploadFile({ fileName: 'validation.jsonl', content: validationText, filePath: validationPath, signal });
       validationFileId = validationFile.id;
       log(`uploaded validation.jsonl (${prepared.validationRecords.length} examples) as ${validationFile.id}`, { fileId: validationFile.id, sha256: sha256Hex(validationText) });
     }
@@ -348,6 +338,7 @@ export async function trainHosted(input: TrainHostedInput): Promise<TrainHostedO
       jobId: job.id,
       estimate,
       trainedTokens,
+      billedTokens: job.billedTokens,
       costUsd,
       seconds,
       hyperparameters: request,
@@ -375,11 +366,6 @@ export async function trainHosted(input: TrainHostedInput): Promise<TrainHostedO
     }
     throw error;
   }
-}
-
-// A function, so the compiler does not carry an earlier check's narrowing across awaits.
-function isAborted(signal: AbortSignal | undefined): boolean {
-  return signal?.aborted === true;
 }
 
 /** Poll until the job ends, at intervals growing from `pollIntervalMs` to `maxPollIntervalMs`, storing its events. */
@@ -444,7 +430,7 @@ async function pollJob(context: {
         return { job, lastStep, lastLoss, lastError };
       }
     } catch (error) {
-      if (!FineTuningError.isInstance(error) || !error.isRetryable || signal?.aborted === true) throw error;
+      if (!FineTuningError.isInstance(error) || !error.isRetryable || isAborted(signal)) throw error;
       failedPolls += 1;
       if (failedPolls >= MAX_FAILED_POLLS) throw error;
       log(`reading job ${job.id} failed (${failedPolls} of ${MAX_FAILED_POLLS} polls in a row): ${error.message}`);
@@ -467,7 +453,7 @@ async function pollJob(context: {
 
 /** One call to the fine-tuned model with a training prompt: a model the service names but cannot serve is not registered. */
 async function verifyModel(model: Omit<HostedModelRecord, 'runId' | 'createdAt'>, example: PromptCompletionRecord, input: TrainHostedInput): Promise<{ prompt: string; answer: string }> {
-  const provider = createHostedModelProvider({ ...model, runId: '', createdAt: '' }, input.pricing ?? { overrides: [] }, {
+  const provider = createHostedModelProvider(model, input.pricing ?? { overrides: [] }, {
     ...(input.environment === undefined ? {} : { environment: input.environment }),
     ...(input.fetch === undefined ? {} : { fetch: input.fetch }),
   });

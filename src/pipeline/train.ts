@@ -70,6 +70,26 @@ export function splitValidation(examples: readonly StoredExample[], count: numbe
   return { train: examples.filter((_, index) => !picked.has(index)), validation: examples.filter((_, index) => picked.has(index)) };
 }
 
+/** A stored dataset's examples as SFT records: the settings resolved for its size, then the validation split. */
+export interface SftExamples {
+  resolved: ResolvedSft;
+  train: PromptCompletionRecord[];
+  validation: PromptCompletionRecord[];
+}
+
+/**
+ * Resolve the SFT settings for a stored dataset and split its validation examples off, as prompt-completion records.
+ * Local and hosted runs both start here, so they train on the same split.
+ */
+export function splitSftExamples(store: Pick<Store, 'listExamples'>, datasetId: string, training: TrainingConfig): SftExamples {
+  const examples = store.listExamples(datasetId);
+  if (examples.length === 0) throw new InvalidInputError(`dataset ${datasetId} holds no examples`, { field: 'datasetId' });
+  const labelCount = examples.every((example) => example.label !== null) ? new Set(examples.map((example) => example.label)).size : 0;
+  const resolved = resolveSftSettings(training, { examples: examples.length, labelCount });
+  const split = splitValidation(examples, resolved.validationExamples, resolved.settings.seed);
+  return { resolved, train: toPromptCompletion(split.train), validation: toPromptCompletion(split.validation) };
+}
+
 export interface RunFiles {
   runDir: string;
   stagingDir: string;
@@ -210,15 +230,9 @@ export interface PreparedSftRun {
 
 /** Register an SFT run: resolve its settings, split validation, write train.jsonl, validation.jsonl and the worker spec. */
 export function prepareSftRun(input: Omit<TrainSftInput, 'python'>): PreparedSftRun {
-  const { store, training } = input;
-  const examples = store.listExamples(input.datasetId);
-  if (examples.length === 0) throw new InvalidInputError(`dataset ${input.datasetId} holds no examples`, { field: 'datasetId' });
-  const labelCount = examples.every((example) => example.label !== null) ? new Set(examples.map((example) => example.label)).size : 0;
-  const resolved = resolveSftSettings(training, { examples: examples.length, labelCount });
+  const { store } = input;
+  const { resolved, train: records, validation } = splitSftExamples(store, input.datasetId, input.training);
   const { settings } = resolved;
-  const split = splitValidation(examples, resolved.validationExamples, settings.seed);
-  const records = toPromptCompletion(split.train);
-  const validation = toPromptCompletion(split.validation);
   store.registerBaseModel({ sha256: input.base.sha256, name: input.base.name, path: input.base.ggufPath, metadata: input.base.catalog === undefined ? {} : { ...input.base.catalog } });
 
   const { lora, validationFraction: _validationFraction, ...schedule } = settings;

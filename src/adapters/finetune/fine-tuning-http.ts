@@ -5,6 +5,7 @@
  * file names the file. The key itself never appears in an error, a log or the store.
  */
 import { setTimeout as sleepFor } from 'node:timers/promises';
+import { z } from 'zod';
 import { FineTuningError, type FineTuningFailure } from '../../core/errors.ts';
 import type { RandomSource } from '../../core/random.ts';
 import { redactSecrets } from '../../core/redact.ts';
@@ -49,7 +50,8 @@ export interface FineTuningCall {
    * with the service's message and this subject (`train.jsonl`), and `file` as the error's file.
    */
   rejects?: { subject: string; file?: string };
-  signal?: AbortSignal;
+  /** Undefined allowed, so a caller's optional signal is passed as is. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface FineTuningHttp {
@@ -98,7 +100,7 @@ export function createFineTuningHttp(options: FineTuningHttpOptions): FineTuning
           response = await fetchImpl(url, { method: request.method, headers, ...(body === undefined ? {} : { body }), signal });
           text = await response.text();
         } catch (error) {
-          if (aborted(request.signal)) throw fail('aborted', `${request.action} was interrupted`, { attempts, cause: request.signal?.reason });
+          if (isAborted(request.signal)) throw fail('aborted', `${request.action} was interrupted`, { attempts, cause: request.signal?.reason });
           const timedOut = timeout.aborted;
           const failure = timedOut ? 'timeout' : 'network';
           const why = timedOut ? `no answer within ${Math.round(timeoutMs / 1000)} s` : `could not reach ${baseUrl}: ${redact(error instanceof Error ? error.message : String(error))}`;
@@ -148,7 +150,14 @@ export function createFineTuningHttp(options: FineTuningHttpOptions): FineTuning
   }
 }
 
-// A function, so the compiler does not keep the narrowing of an earlier check across an await.
-function aborted(signal: AbortSignal | undefined): boolean {
+/** Whether `signal` aborted. A function, so the compiler does not keep the narrowing of an earlier check across an await. */
+export function isAborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
+}
+
+/** Read a service's answer with its (tolerant) schema; an answer that does not fit is a `bad-response` FineTuningError. */
+export function parseAnswer<Schema extends z.ZodType>(kind: FineTuningServiceKind, schema: Schema, value: unknown, what: string): z.infer<Schema> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new FineTuningError(`${kind}: ${what} is not what the API documents: ${z.prettifyError(parsed.error)}`, { failure: 'bad-response', service: kind });
+  return parsed.data;
 }

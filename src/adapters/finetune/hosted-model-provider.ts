@@ -25,7 +25,7 @@ export interface HostedModelProviderOptions {
  * prices (the config's current ones, else those stored with the model), then `pricing.overrides`, then genai-prices;
  * else the cost is unknown.
  */
-export function createHostedModelProvider(model: HostedModelRecord, pricing: PricingConfig, options: HostedModelProviderOptions = {}): ChatProvider {
+export function createHostedModelProvider(model: Omit<HostedModelRecord, 'runId' | 'createdAt'>, pricing: PricingConfig, options: HostedModelProviderOptions = {}): ChatProvider {
   const apiKey = apiKeyFor(model.target, model, options.environment);
   const current = options.targets?.[model.target];
   const target = current !== undefined && current.kind === model.service ? current : undefined;

@@ -5,8 +5,7 @@
  * of the page that documents them; answers are read with tolerant schemas that take only the fields used here.
  */
 import { z } from 'zod';
-import { FineTuningError } from '../../core/errors.ts';
-import { createFineTuningHttp, type FineTuningHttpOptions } from './fine-tuning-http.ts';
+import { createFineTuningHttp, parseAnswer, type FineTuningHttpOptions } from './fine-tuning-http.ts';
 import { refusedJob, type FineTuneEvent, type FineTuneJob, type FineTuneJobRequest, type FineTuneStatus, type FineTuningService } from './fine-tuning-service.ts';
 
 export type OpenAiFineTuningOptions = Omit<FineTuningHttpOptions, 'kind'>;
@@ -101,13 +100,8 @@ const MAX_EVENT_PAGES = 20;
 export function createOpenAiFineTuning(options: OpenAiFineTuningOptions): FineTuningService {
   const kind = 'openai-finetune' as const;
   const http = createFineTuningHttp({ ...options, kind });
-  const parse = <Schema extends z.ZodType>(schema: Schema, value: unknown, what: string): z.infer<Schema> => {
-    const parsed = schema.safeParse(value);
-    if (!parsed.success) throw new FineTuningError(`${kind}: ${what} is not what the API documents: ${z.prettifyError(parsed.error)}`, { failure: 'bad-response', service: kind });
-    return parsed.data;
-  };
   const jobOf = (value: unknown, what: string): FineTuneJob => {
-    const job = parse(JobSchema, value, what);
+    const job = parseAnswer(kind, JobSchema, value, what);
     const error = job.error?.message === undefined || job.error.message === null
       ? null
       : `${job.error.message}${job.error.code === undefined || job.error.code === null ? '' : ` (${job.error.code}${job.error.param === undefined || job.error.param === null ? '' : `, ${job.error.param}`})`}`;
@@ -119,7 +113,7 @@ export function createOpenAiFineTuning(options: OpenAiFineTuningOptions): FineTu
     baseUrl: options.baseUrl,
     async checkKey(signal) {
       // https://platform.openai.com/docs/api-reference/fine-tuning/list: the cheapest call that needs fine-tuning rights.
-      await http.call({ method: 'GET', path: '/fine_tuning/jobs', query: { limit: 1 }, action: 'list fine-tuning jobs', ...(signal === undefined ? {} : { signal }) });
+      await http.call({ method: 'GET', path: '/fine_tuning/jobs', query: { limit: 1 }, action: 'list fine-tuning jobs', signal });
     },
     async uploadFile({ fileName, content, filePath, signal }) {
       const answer = await http.call({
@@ -128,9 +122,9 @@ export function createOpenAiFineTuning(options: OpenAiFineTuningOptions): FineTu
         form: () => openAiUploadForm(fileName, content),
         action: `upload ${fileName}`,
         rejects: { subject: fileName, file: filePath ?? fileName },
-        ...(signal === undefined ? {} : { signal }),
+        signal,
       });
-      return { id: parse(FileSchema, answer, 'the uploaded file').id };
+      return { id: parseAnswer(kind, FileSchema, answer, 'the uploaded file').id };
     },
     async createJob(request, signal) {
       const answer = await http.call({
@@ -139,13 +133,13 @@ export function createOpenAiFineTuning(options: OpenAiFineTuningOptions): FineTu
         json: openAiCreateJobBody(request),
         action: `create a fine-tuning job of ${request.model}`,
         rejects: refusedJob(request),
-        ...(signal === undefined ? {} : { signal }),
+        signal,
       });
       return jobOf(answer, 'the created job');
     },
     async getJob(jobId, signal) {
       // https://platform.openai.com/docs/api-reference/fine-tuning/retrieve
-      const answer = await http.call({ method: 'GET', path: `/fine_tuning/jobs/${encodeURIComponent(jobId)}`, action: `read job ${jobId}`, ...(signal === undefined ? {} : { signal }) });
+      const answer = await http.call({ method: 'GET', path: `/fine_tuning/jobs/${encodeURIComponent(jobId)}`, action: `read job ${jobId}`, signal });
       return jobOf(answer, `job ${jobId}`);
     },
     async listEvents(jobId, cursor, signal) {
@@ -159,9 +153,9 @@ export function createOpenAiFineTuning(options: OpenAiFineTuningOptions): FineTu
           path: `/fine_tuning/jobs/${encodeURIComponent(jobId)}/events`,
           query: { limit: EVENTS_PAGE, after },
           action: `read the events of job ${jobId}`,
-          ...(signal === undefined ? {} : { signal }),
+          signal,
         });
-        const list = parse(EventListSchema, answer, `the events of job ${jobId}`);
+        const list = parseAnswer(kind, EventListSchema, answer, `the events of job ${jobId}`);
         for (const item of list.data) {
           const event = EventSchema.safeParse(item);
           if (!event.success) continue;
@@ -177,7 +171,7 @@ export function createOpenAiFineTuning(options: OpenAiFineTuningOptions): FineTu
     },
     async cancelJob(jobId, signal) {
       // https://platform.openai.com/docs/api-reference/fine-tuning/cancel
-      const answer = await http.call({ method: 'POST', path: `/fine_tuning/jobs/${encodeURIComponent(jobId)}/cancel`, action: `cancel job ${jobId}`, ...(signal === undefined ? {} : { signal }) });
+      const answer = await http.call({ method: 'POST', path: `/fine_tuning/jobs/${encodeURIComponent(jobId)}/cancel`, action: `cancel job ${jobId}`, signal });
       return jobOf(answer, `cancelled job ${jobId}`);
     },
   };

@@ -5,8 +5,7 @@
  * builders next to the link of the page that documents them; answers are read with tolerant schemas.
  */
 import { z } from 'zod';
-import { FineTuningError } from '../../core/errors.ts';
-import { createFineTuningHttp, type FineTuningHttpOptions } from './fine-tuning-http.ts';
+import { createFineTuningHttp, parseAnswer, type FineTuningHttpOptions } from './fine-tuning-http.ts';
 import { refusedJob, type FineTuneEvent, type FineTuneJob, type FineTuneJobRequest, type FineTuneStatus, type FineTuningService } from './fine-tuning-service.ts';
 
 export type TogetherFineTuningOptions = Omit<FineTuningHttpOptions, 'kind'>;
@@ -110,13 +109,8 @@ const STATUS: Record<string, FineTuneStatus> = {
 export function createTogetherFineTuning(options: TogetherFineTuningOptions): FineTuningService {
   const kind = 'together-finetune' as const;
   const http = createFineTuningHttp({ ...options, kind });
-  const parse = <Schema extends z.ZodType>(schema: Schema, value: unknown, what: string): z.infer<Schema> => {
-    const parsed = schema.safeParse(value);
-    if (!parsed.success) throw new FineTuningError(`${kind}: ${what} is not what the API documents: ${z.prettifyError(parsed.error)}`, { failure: 'bad-response', service: kind });
-    return parsed.data;
-  };
   const jobOf = (value: unknown, what: string): FineTuneJob => {
-    const job = parse(JobSchema, value, what);
+    const job = parseAnswer(kind, JobSchema, value, what);
     const status = STATUS[job.status] ?? 'running';
     const events = (job.events ?? []).flatMap((item, index) => {
       const event = EventSchema.safeParse(item);
@@ -140,7 +134,7 @@ export function createTogetherFineTuning(options: TogetherFineTuningOptions): Fi
     baseUrl: options.baseUrl,
     async checkKey(signal) {
       // https://docs.together.ai/reference/get-fine-tunes: listing jobs needs the same key and rights as creating one.
-      await http.call({ method: 'GET', path: '/fine-tunes', action: 'list fine-tuning jobs', ...(signal === undefined ? {} : { signal }) });
+      await http.call({ method: 'GET', path: '/fine-tunes', action: 'list fine-tuning jobs', signal });
     },
     async uploadFile({ fileName, content, filePath, signal }) {
       const answer = await http.call({
@@ -149,9 +143,9 @@ export function createTogetherFineTuning(options: TogetherFineTuningOptions): Fi
         form: () => togetherUploadForm(fileName, content),
         action: `upload ${fileName}`,
         rejects: { subject: fileName, file: filePath ?? fileName },
-        ...(signal === undefined ? {} : { signal }),
+        signal,
       });
-      return { id: parse(FileSchema, answer, 'the uploaded file').id };
+      return { id: parseAnswer(kind, FileSchema, answer, 'the uploaded file').id };
     },
     async createJob(request, signal) {
       const answer = await http.call({
@@ -160,18 +154,18 @@ export function createTogetherFineTuning(options: TogetherFineTuningOptions): Fi
         json: togetherCreateJobBody(request),
         action: `create a fine-tuning job of ${request.model}`,
         rejects: refusedJob(request),
-        ...(signal === undefined ? {} : { signal }),
+        signal,
       });
       return jobOf(answer, 'the created job');
     },
     async getJob(jobId, signal) {
-      const answer = await http.call({ method: 'GET', path: `/fine-tunes/${encodeURIComponent(jobId)}`, action: `read job ${jobId}`, ...(signal === undefined ? {} : { signal }) });
+      const answer = await http.call({ method: 'GET', path: `/fine-tunes/${encodeURIComponent(jobId)}`, action: `read job ${jobId}`, signal });
       return jobOf(answer, `job ${jobId}`);
     },
     async listEvents(jobId, cursor, signal) {
       // The whole list comes back oldest first and without ids: the cursor is how many were seen.
-      const answer = await http.call({ method: 'GET', path: `/fine-tunes/${encodeURIComponent(jobId)}/events`, action: `read the events of job ${jobId}`, ...(signal === undefined ? {} : { signal }) });
-      const list = parse(EventListSchema, answer, `the events of job ${jobId}`);
+      const answer = await http.call({ method: 'GET', path: `/fine-tunes/${encodeURIComponent(jobId)}/events`, action: `read the events of job ${jobId}`, signal });
+      const list = parseAnswer(kind, EventListSchema, answer, `the events of job ${jobId}`);
       const seen = cursor === undefined ? 0 : Number(cursor);
       const start = Number.isInteger(seen) && seen >= 0 && seen <= list.data.length ? seen : 0;
       const events = list.data.slice(start).flatMap((item, offset) => {
@@ -182,7 +176,7 @@ export function createTogetherFineTuning(options: TogetherFineTuningOptions): Fi
     },
     async cancelJob(jobId, signal) {
       // https://docs.together.ai/reference/post-fine-tunes-id-cancel
-      const answer = await http.call({ method: 'POST', path: `/fine-tunes/${encodeURIComponent(jobId)}/cancel`, action: `cancel job ${jobId}`, ...(signal === undefined ? {} : { signal }) });
+      const answer = await http.call({ method: 'POST', path: `/fine-tunes/${encodeURIComponent(jobId)}/cancel`, action: `cancel job ${jobId}`, signal });
       return jobOf(answer, `cancelled job ${jobId}`);
     },
   };

@@ -117,7 +117,9 @@ export async function runTrainHosted(options: TrainHostedOptions, output: Output
     }
     if (!output.json) {
       output.info(`run ${outcome.run.id}: ${outcome.model.model} fine-tuned at ${target.kind} (job ${outcome.jobId}) in ${Math.round(outcome.seconds)} s`);
-      output.info(`billed tokens ${outcome.trainedTokens ?? 'not reported'}, cost ${outcome.costUsd === null ? 'unknown' : `$${outcome.costUsd.toFixed(2)}`}`);
+      const billed = outcome.billedTokens === null ? `billed tokens not reported by ${target.kind}` : `${outcome.billedTokens} billed`;
+      const cost = outcome.costUsd === null ? 'unknown' : `$${outcome.costUsd.toFixed(2)} (${outcome.billedTokens === null ? 'estimated tokens' : 'billed tokens'} × the price)`;
+      output.info(`tokens: ${outcome.trainedTokens ?? 'not reported'} trained, ${billed}; cost ${cost}`);
       if (outcome.verification !== null) output.info(`test call answered: ${JSON.stringify(outcome.verification.answer.slice(0, 80))}`);
       output.info(`evaluate it with a candidate { kind: adapter, run: ${outcome.run.id} } or serve it as adapter:${outcome.run.id}`);
       output.info(`see it with: understudy runs show ${outcome.run.id} --workspace ${options.workspace}`);
