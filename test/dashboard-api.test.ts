@@ -5,18 +5,20 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Store } from '../src/adapters/store/sqlite-store.ts';
+import { openStore, type Store } from '../src/adapters/store/sqlite-store.ts';
 import type { LoadedConfig } from '../src/adapters/config-file.ts';
 import { GatewayRouteSchema } from '../src/contracts/config.ts';
 import type { EconomicsView, EvalDisagreementView, EvalRowView, EvalView, ExperimentView, OverviewView, Page, PoolExampleView, PoolFacetsView, PoolStatsView, ReviewResultView, RunRowView, RunUpdatesView, RunView } from '../src/contracts/dashboard.ts';
 import type { GatewayLogRecord } from '../src/contracts/gateway.ts';
 import { percentile } from '../src/core/statistics.ts';
 import { buildAbReport } from '../src/pipeline/ab-report.ts';
+import { describeRun, summarizeRun } from '../src/pipeline/run-records.ts';
 import { preferencePairsFromEdits, reviewQueue } from '../src/pipeline/review-queue.ts';
 import { createDashboardApp } from '../src/surfaces/http/dashboard-app.ts';
 import { DASHBOARD_TOKEN_COOKIE } from '../src/surfaces/http/dashboard-access.ts';
 import type { DashboardAssets } from '../src/surfaces/http/dashboard-assets.ts';
 import { startDashboardServer } from '../src/surfaces/http/dashboard-server.ts';
+import { startGateway } from '../src/surfaces/http/gateway-server.ts';
 import { demoConfig, EVAL_CANDIDATES, evalEvent, LABELS, progressEvent, seedDashboardWorkspace, seedEvaluation, startTestRun, TASK } from './helpers/dashboard-workspace.ts';
 
 const ASSETS: DashboardAssets = { kind: 'built', files: new Map([['index.html', { body: new TextEncoder().encode('<!doctype html><title>page</title>'), contentType: 'text/html; charset=utf-8', immutable: false }]]) };
@@ -33,6 +35,31 @@ before(() => {
 after(() => {
   store.close();
   rmSync(workspace, { recursive: true, force: true });
+});
+
+/** One logged gateway call of the `support-test` experiment: hosted incumbent or tuned candidate. */
+const gatewayCall = (index: number, arm: 'incumbent' | 'candidate', fields: Partial<GatewayLogRecord>): GatewayLogRecord => ({
+  requestId: `request-${arm}-${index}`,
+  createdAt: new Date(Date.now() - (100 - index) * 1000).toISOString(),
+  route: 'support',
+  experiment: 'support-test',
+  arm,
+  path: arm === 'incumbent' ? 'hosted' : 'tuned',
+  provider: arm === 'incumbent' ? 'frontier' : 'embedded',
+  model: arm === 'incumbent' ? 'gpt-4o-mini' : 'smollm2',
+  adapter: null,
+  promptTokens: 100,
+  completionTokens: 3,
+  costUsd: null,
+  latencyMs: 0,
+  firstTokenMs: null,
+  status: 'ok',
+  fallback: false,
+  shadow: false,
+  error: null,
+  messages: null,
+  response: LABELS[index % LABELS.length]!,
+  ...fields,
 });
 
 async function get<Result>(path: string, init?: RequestInit): Promise<Result> {
@@ -187,6 +214,25 @@ describe('runs', () => {
     const none = await get<RunUpdatesView>(`/api/runs/${runId}/updates?after=11`);
     assert.deepEqual([none.loss, none.validation, none.lastSequence], [[], [], 11]);
     assert.equal((await app.request('http://localhost/api/runs/run_nope')).status, 404);
+
+    // The row reads a few facts by SQL, yet shows what `describeRun` reads from every event: through a re-logged
+    // step, a validation re-logged without the best mark, and the `done` event's own best.
+    const rowOf = async (): Promise<RunRowView> => (await get<Page<RunRowView>>('/api/runs')).items.find((row) => row.id === runId)!;
+    const described = (): RunRowView => {
+      const summary = summarizeRun(describeRun(store, runId));
+      return { id: summary.id, method: summary.method, status: summary.status, startedAt: summary.startedAt, durationSeconds: summary.durationSeconds, steps: summary.steps, totalSteps: summary.totalSteps, finalLoss: summary.finalLoss, bestEvalLoss: summary.bestEvalLoss, baseName: summary.baseName, datasetId: summary.datasetId };
+    };
+    assert.deepEqual(await rowOf(), described());
+    assert.deepEqual([(await rowOf()).steps, (await rowOf()).totalSteps, (await rowOf()).finalLoss], [8, 40, (progressEvent(8) as { loss: number }).loss]);
+    store.appendRunEvent(runId, { ...progressEvent(8), loss: 0.25 });
+    store.appendRunEvent(runId, progressEvent(3));
+    store.appendRunEvent(runId, evalEvent(7, true));
+    store.appendRunEvent(runId, evalEvent(7, false));
+    assert.deepEqual(await rowOf(), described());
+    assert.deepEqual([(await rowOf()).finalLoss, (await rowOf()).bestEvalLoss], [0.25, (evalEvent(5, true) as { evalLoss: number }).evalLoss]);
+    store.appendRunEvent(runId, { event: 'done', steps: 8, bestStep: 7, bestEvalLoss: null, seconds: 12, trainLoss: 0.3 });
+    assert.deepEqual(await rowOf(), described());
+    assert.equal((await rowOf()).bestEvalLoss, (evalEvent(7, false) as { evalLoss: number }).evalLoss);
   });
 });
 
@@ -235,6 +281,9 @@ describe('access', () => {
     assert.match(await unbuilt.text(), /npm run build:ui/);
     assert.equal((await missing.request('http://localhost/api/overview')).status, 200);
     await assert.rejects(startDashboardServer({ store, workspace, loaded: demoConfig, host: '0.0.0.0', port: 0, assets: ASSETS }), /without a token/);
+    // A token too short to keep anyone out is refused by both servers that mount the dashboard.
+    await assert.rejects(startDashboardServer({ store, workspace, loaded: demoConfig, port: 0, token: 'short', assets: ASSETS }), /at least 16 characters/);
+    await assert.rejects(startGateway(demoConfig, store, { port: 0, dashboard: { token: 'short' } }), /at least 16 characters/);
     await assert.rejects(startDashboardServer({ store, workspace, loaded: demoConfig, port: 0, assets: { kind: 'missing', message: 'the dashboard page is not built: run `npm run build:ui`' } }), /npm run build:ui/);
   });
 
@@ -268,38 +317,15 @@ describe('experiments', () => {
     },
   };
   let experiments: ReturnType<typeof createDashboardApp>;
-  const call = (index: number, arm: 'incumbent' | 'candidate', fields: Partial<GatewayLogRecord>): GatewayLogRecord => ({
-    requestId: `request-${arm}-${index}`,
-    createdAt: new Date(Date.now() - (100 - index) * 1000).toISOString(),
-    route: 'support',
-    experiment: 'support-test',
-    arm,
-    path: arm === 'incumbent' ? 'hosted' : 'tuned',
-    provider: arm === 'incumbent' ? 'frontier' : 'embedded',
-    model: arm === 'incumbent' ? 'gpt-4o-mini' : 'smollm2',
-    adapter: null,
-    promptTokens: 100,
-    completionTokens: 3,
-    costUsd: null,
-    latencyMs: 0,
-    firstTokenMs: null,
-    status: 'ok',
-    fallback: false,
-    shadow: false,
-    error: null,
-    messages: null,
-    response: LABELS[index % LABELS.length]!,
-    ...fields,
-  });
   const incumbentLatencies = Array.from({ length: 40 }, (_, index) => 200 + index * 10);
   const candidateLatencies = Array.from({ length: 40 }, (_, index) => 50 + index);
 
   before(() => {
     experiments = createDashboardApp({ store, workspace, loaded: config, assets: ASSETS });
     store.logGatewayRequests([
-      ...incumbentLatencies.map((latencyMs, index) => call(index, 'incumbent', { latencyMs, costUsd: 0.0012 })),
+      ...incumbentLatencies.map((latencyMs, index) => gatewayCall(index, 'incumbent', { latencyMs, costUsd: 0.0012 })),
       // 4 of the candidate's answers are outside the label set: the validator scores them 0.
-      ...candidateLatencies.map((latencyMs, index) => call(index, 'candidate', { latencyMs, costUsd: 0.0001, ...(index < 4 ? { response: 'not a label' } : {}) })),
+      ...candidateLatencies.map((latencyMs, index) => gatewayCall(index, 'candidate', { latencyMs, costUsd: 0.0001, ...(index < 4 ? { response: 'not a label' } : {}) })),
     ]);
     store.addGatewayFeedback({ requestId: 'request-incumbent-0', score: 0.5 });
   });
@@ -408,33 +434,57 @@ describe('evaluations', () => {
     // Throughput configured (no training run needed), so only the stored evaluation's measurements vary.
     const training = { ...demoConfig.config.economics.training, tokensPerSecond: 1000, trainTokens: 200_000, epochs: 2, dataGenerationUsd: 5 };
     const config: LoadedConfig = { ...demoConfig, config: { ...demoConfig.config, economics: { ...demoConfig.config.economics, training } } };
-    const economics = createDashboardApp({ store, workspace, loaded: config, assets: ASSETS });
-    const response = await economics.request('http://localhost/api/economics');
-    assert.equal(response.status, 200, await response.clone().text());
-    const view = (await response.json()) as EconomicsView;
-    assert.equal(view.evaluation.id, seeded.evalId);
-    assert.match(view.sources.hosted, /gpt-4o-mini.*120 prompt \+ 4 completion tokens per task/);
-    assert.match(view.sources.serving, /^140 ms per task: mean latency of base model \+ LoRA adapter/);
-    assert.ok(Math.abs(view.oneOff.trainingHours - (200_000 * 2) / 1000 / 3600) < 1e-12);
-    assert.equal(view.oneOff.dataGenerationUsd, 5);
-    assert.deepEqual([view.curve[0]!.tasks, view.curve[0]!.hostedUsd, view.curve[0]!.tunedUsd], [0, 0, view.oneOff.totalUsd]);
-    const crossover = view.crossoverTasks!;
-    const perTask = (view.per1000.hostedUsd - view.per1000.tunedServingUsd) / 1000;
-    assert.ok(Math.abs(crossover * perTask - view.oneOff.totalUsd) < 1e-6, 'the cumulative costs meet at the crossover');
-    assert.equal(view.sensitivity.length, 13);
-    assert.equal(view.sensitivity.find((row) => row.scenario === 'hosted price ×1, volume ×1')?.crossoverTasks, crossover);
-    const records = store.listGatewayRequests();
-    assert.equal(view.actual?.calls ?? null, records.length === 0 ? null : records.length);
-    // The experiments' logged calls (when logged before this test) are measured as `economics --actual` measures them.
-    if (view.actual !== null) assert.ok(view.actual.figures.length > 0 && view.actual.figures.every((figure) => figure.predicted !== null || figure.measured !== null));
-    assert.equal((await economics.request(`http://localhost/api/economics?eval=${seeded.evalId}`)).status, 200);
-    assert.equal((await economics.request('http://localhost/api/economics?eval=eval_nothere')).status, 404);
-    assert.equal((await economics.request('http://localhost/api/economics?eval=not%20an%20id')).status, 400);
-    // Without the throughput a finished run would give, the error names the config field to set.
-    if (store.listRuns().every((run) => run.status !== 'succeeded')) {
-      const noRun = await app.request('http://localhost/api/economics');
+    // Its own store: the evaluation and a known set of logged calls, whatever the other tests logged or ran.
+    const own = openStore(path.join(workspace, 'economics.db'));
+    try {
+      const evaluation = seedEvaluation(own);
+      const records = [
+        ...Array.from({ length: 30 }, (_, index) => gatewayCall(index, 'incumbent', { latencyMs: 300 + index, costUsd: 0.0012 })),
+        ...Array.from({ length: 30 }, (_, index) => gatewayCall(index, 'candidate', { latencyMs: 60 + index, costUsd: 0.0001 })),
+      ];
+      own.logGatewayRequests(records);
+      const economics = createDashboardApp({ store: own, workspace, loaded: config, assets: ASSETS });
+      const response = await economics.request('http://localhost/api/economics');
+      assert.equal(response.status, 200, await response.clone().text());
+      const view = (await response.json()) as EconomicsView;
+      assert.equal(view.evaluation.id, evaluation.evalId);
+      assert.match(view.sources.hosted, /gpt-4o-mini.*120 prompt \+ 4 completion tokens per task/);
+      assert.match(view.sources.serving, /^140 ms per task: mean latency of base model \+ LoRA adapter/);
+      assert.ok(Math.abs(view.oneOff.trainingHours - (200_000 * 2) / 1000 / 3600) < 1e-12);
+      assert.equal(view.oneOff.dataGenerationUsd, 5);
+      assert.deepEqual([view.curve[0]!.tasks, view.curve[0]!.hostedUsd, view.curve[0]!.tunedUsd], [0, 0, view.oneOff.totalUsd]);
+      const crossover = view.crossoverTasks!;
+      const perTask = (view.per1000.hostedUsd - view.per1000.tunedServingUsd) / 1000;
+      assert.ok(Math.abs(crossover * perTask - view.oneOff.totalUsd) < 1e-6, 'the cumulative costs meet at the crossover');
+      assert.equal(view.sensitivity.length, 13);
+      assert.equal(view.sensitivity.find((row) => row.scenario === 'hosted price ×1, volume ×1')?.crossoverTasks, crossover);
+      // The logged calls are measured as `economics --actual` measures them.
+      assert.ok(view.actual !== null, 'the logged calls are measured');
+      assert.equal(view.actual.calls, records.length);
+      assert.ok(view.actual.figures.length > 0 && view.actual.figures.every((figure) => figure.predicted !== null || figure.measured !== null));
+      assert.equal((await economics.request(`http://localhost/api/economics?eval=${evaluation.evalId}`)).status, 200);
+      assert.equal((await economics.request('http://localhost/api/economics?eval=eval_nothere')).status, 404);
+      assert.equal((await economics.request('http://localhost/api/economics?eval=not%20an%20id')).status, 400);
+    } finally {
+      own.close();
+    }
+  });
+
+  test('with no logged calls nothing is measured; without a finished run\'s throughput the error names the config field', async () => {
+    const bare = openStore(path.join(workspace, 'economics-bare.db'));
+    try {
+      seedEvaluation(bare);
+      const training = { ...demoConfig.config.economics.training, tokensPerSecond: 1000, trainTokens: 200_000, epochs: 2 };
+      const configured: LoadedConfig = { ...demoConfig, config: { ...demoConfig.config, economics: { ...demoConfig.config.economics, training } } };
+      const priced = await createDashboardApp({ store: bare, workspace, loaded: configured, assets: ASSETS }).request('http://localhost/api/economics');
+      assert.equal(priced.status, 200, await priced.clone().text());
+      assert.equal(((await priced.json()) as EconomicsView).actual, null);
+      assert.ok(bare.listRuns().every((run) => run.status !== 'succeeded'));
+      const noRun = await createDashboardApp({ store: bare, workspace, loaded: demoConfig, assets: ASSETS }).request('http://localhost/api/economics');
       assert.equal(noRun.status, 400);
       assert.equal(((await noRun.json()) as { error: { field?: string } }).error.field, 'economics.training.tokensPerSecond');
+    } finally {
+      bare.close();
     }
   });
 

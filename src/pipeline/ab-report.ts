@@ -46,7 +46,7 @@ export function setExperimentDecision(loaded: LoadedConfig, store: Store, name: 
 /** `understudy ab report`: per-arm quality, cost and latency, the sample ratio check, the always-valid test, a recommendation. */
 export function buildAbReport(loaded: LoadedConfig, store: Store, name: string, options: { minPerArm?: number; margin?: number } = {}): AbReport {
   const { route, experiment } = findExperiment(loaded, name);
-  const records = store.listGatewayRequests({ route }).filter((record) => record.experiment === name && (record.arm === 'incumbent' || record.arm === 'candidate'));
+  const records = store.listGatewayCalls({ route, experiment: name });
   const feedback = new Map(store.listGatewayFeedback().map((entry) => [entry.requestId, entry]));
   const validate = taskValidator(loaded);
   const scoring = { feedback: 0, validator: 0, unscored: 0 };

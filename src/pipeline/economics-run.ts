@@ -91,7 +91,7 @@ export interface EconomicsOverrides {
  * evaluation, training tokens and throughput from the newest finished run, the teacher's spend from the pool.
  * Configured values win; whatever is neither measured nor configured is an error that says how to get it.
  */
-export function buildEconomics(loaded: LoadedConfig, store: Store, evaluation: EvalRunResult, overrides: EconomicsOverrides = {}): EconomicsReport {
+export function buildEconomics(loaded: LoadedConfig, store: Store, evaluation: Pick<EvalRunResult, 'candidates' | 'gate'>, overrides: EconomicsOverrides = {}): EconomicsReport {
   const settings = loaded.config.economics;
   const notes: string[] = [];
   const candidate = (name: string): EvalCandidateResult | undefined => evaluation.candidates.find((entry) => entry.name === name);

@@ -24,12 +24,12 @@ export function newestEconomicsEvaluation(loaded: LoadedConfig, store: Store): s
 
 /** The economics from stored evaluation `evalId`; undefined when it does not exist. Missing inputs throw `InvalidInputError` naming the config field. */
 export function economicsView(loaded: LoadedConfig, store: Store, evalId: string): EconomicsView | undefined {
-  const evaluation = storedEvaluation(loaded, store, evalId);
   const run = store.browse.evalRun(evalId);
-  if (evaluation === undefined || run === undefined) return undefined;
-  const report = buildEconomics(loaded, store, evaluation);
+  if (run === undefined) return undefined;
+  const report = buildEconomics(loaded, store, storedEvaluation(store, run));
   const { result } = report;
-  const records = store.listGatewayRequests();
+  // The conversations are never measured, so they are not read (`actualEconomics` takes whole log records).
+  const records = store.listGatewayCalls().map((call) => ({ ...call, messages: null }));
   const actual = records.length === 0 ? null : actualEconomics(report.input, records);
   return {
     evaluation: { id: evalId, createdAt: run.createdAt },

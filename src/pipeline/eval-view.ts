@@ -172,42 +172,20 @@ const StoredResultSchema = z.object({
 });
 
 /**
- * A stored evaluation as `runEvaluation` returned it, for the steps that read one (the economics): candidates with
- * their latencies from the stored answers, the gate. What is not stored (comparison detail, per-answer outputs,
- * scorer runs) is left empty.
+ * What the economics read of a stored evaluation (`buildEconomics`): its candidates, with their latencies from the
+ * stored answers, and the gate.
  */
-export function storedEvaluation(loaded: LoadedConfig, store: Store, id: string): EvalRunResult | undefined {
-  const run = store.browse.evalRun(id);
-  if (run === undefined) return undefined;
-  const { summary, baseline } = readStored(run);
+export function storedEvaluation(store: Store, run: BrowsedEvalRun): Pick<EvalRunResult, 'candidates' | 'gate'> {
   const parsed = StoredResultSchema.safeParse(run.summary);
-  if (!parsed.success) throw new UnderstudyError('StoredDataError', `the stored evaluation ${id} is not readable: ${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`);
+  if (!parsed.success) throw new UnderstudyError('StoredDataError', `the stored evaluation ${run.id} is not readable: ${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`);
   const latencies = new Map<string, number[]>();
-  for (const row of store.evalResults(id)) {
+  for (const row of store.evalResults(run.id)) {
     const list = latencies.get(row.candidate);
     if (list === undefined) latencies.set(row.candidate, [row.latencyMs]);
     else list.push(row.latencyMs);
   }
-  const dataset = store.getDataset(run.datasetId);
-  const examples = parsed.data.candidates[0]?.n ?? 0;
   return {
-    task: { name: loaded.config.task.name, kind: loaded.config.task.output.type },
-    data: { source: 'config', evalDatasetId: run.datasetId, evalHash: dataset?.contentHash ?? '', examples },
-    base: { name: '', sha256: '' },
-    baseline,
-    metrics: summary.metrics,
-    primaryMetric: summary.primaryMetric,
     candidates: parsed.data.candidates.map((candidate) => ({ ...candidate, latenciesMs: latencies.get(candidate.name) ?? [] })),
-    comparisons: [],
     gate: parsed.data.gate,
-    confusion: {},
-    extraction: {},
-    scorers: [],
-    pairwise: [],
-    outputs: new Map(),
-    details: new Map(),
-    evalId: id,
-    evalHash: run.contentHash,
-    seconds: 0,
   };
 }

@@ -7,6 +7,7 @@
  * or missing field becomes null), so runs written by an older or newer worker still read.
  */
 import { z } from 'zod';
+import type { BrowsedRunRow } from '../adapters/store/browse-queries.ts';
 import type { Store } from '../adapters/store/sqlite-store.ts';
 import { InvalidInputError } from '../core/errors.ts';
 
@@ -195,6 +196,29 @@ export function summarizeRun(run: RunDescription): RunSummary {
     baseSha256: run.base.sha256,
     baseName: run.base.name,
     adapterId: run.adapter?.id ?? null,
+  };
+}
+
+/** The runs-table fields read from a browsed row: the values `summarizeRun(describeRun(...))` gives, without reading every event. */
+export type RunRowSummary = Pick<RunSummary, 'id' | 'method' | 'status' | 'startedAt' | 'finishedAt' | 'durationSeconds' | 'steps' | 'totalSteps' | 'finalLoss' | 'bestEvalLoss' | 'bestStep' | 'datasetId' | 'baseName'>;
+
+export function summarizeRunRow(row: BrowsedRunRow): RunRowSummary {
+  // As `bestValidation`: the `done` event's word first, else the last validation the worker marked best.
+  const best = row.done !== null && row.done.bestStep !== null ? { step: row.done.bestStep, evalLoss: row.done.bestEvalLoss ?? row.doneBestStepEvalLoss } : row.lastMarkedBest;
+  return {
+    id: row.id,
+    method: row.method,
+    status: row.status,
+    startedAt: row.startedAt,
+    finishedAt: row.finishedAt,
+    durationSeconds: row.finishedAt === null ? null : secondsBetween(row.startedAt, row.finishedAt),
+    steps: numberField(row.summary, 'steps') ?? row.done?.steps ?? row.lastProgress?.step ?? null,
+    totalSteps: row.lastProgress?.totalSteps ?? null,
+    finalLoss: row.finalLoss,
+    bestEvalLoss: best?.evalLoss ?? null,
+    bestStep: best?.step ?? null,
+    datasetId: row.datasetId,
+    baseName: row.baseName,
   };
 }
 

@@ -5,18 +5,18 @@
  */
 import type { Store } from '../adapters/store/sqlite-store.ts';
 import type { Page, PageQuery, RunRowView, RunUpdatesView, RunView } from '../contracts/dashboard.ts';
-import { WorkerEventSchema } from '../contracts/worker.ts';
+import { type WorkerEvent, WorkerEventSchema } from '../contracts/worker.ts';
 import { InvalidInputError } from '../core/errors.ts';
-import { describeRun, summarizeRun } from './run-records.ts';
+import { describeRun, summarizeRunRow } from './run-records.ts';
 
 /** At most this many events per look: a page far behind catches up over a few polls. */
 const EVENTS_PER_LOOK = 5000;
 
 export function runsPage(store: Store, query: PageQuery): Page<RunRowView> {
-  const { items, total } = store.browse.runIdsPage(query);
+  const { items, total } = store.browse.runRowsPage(query);
   return {
-    items: items.map((id): RunRowView => {
-      const run = summarizeRun(describeRun(store, id));
+    items: items.map((row): RunRowView => {
+      const run = summarizeRunRow(row);
       return {
         id: run.id,
         method: run.method,
@@ -50,7 +50,7 @@ export function runUpdates(store: Store, runId: string, after: number): RunUpdat
     const worker = parsed.data;
     if (worker.event === 'progress') {
       if (worker.loss !== null) updates.loss.push({ step: worker.step, loss: worker.loss });
-      updates.progress = { step: worker.step, totalSteps: worker.totalSteps, epoch: worker.epoch, learningRate: worker.learningRate, tokensPerSecond: worker.tokensPerSecond, etaSeconds: worker.etaSeconds };
+      updates.progress = progressView(worker);
     } else if (worker.event === 'eval') {
       updates.validation.push({ step: worker.step, evalLoss: worker.evalLoss, accuracy: worker.accuracy ?? null });
     }
@@ -58,11 +58,17 @@ export function runUpdates(store: Store, runId: string, after: number): RunUpdat
   return updates;
 }
 
+function progressView(event: Extract<WorkerEvent, { event: 'progress' }>): RunUpdatesView['progress'] {
+  return { step: event.step, totalSteps: event.totalSteps, epoch: event.epoch, learningRate: event.learningRate, tokensPerSecond: event.tokensPerSecond, etaSeconds: event.etaSeconds };
+}
+
+/** The run in full; its `updates` are the curves `describeRun` read (no second pass over the events) up to the newest event. */
 export function runView(store: Store, runId: string): RunView {
-  if (store.getRun(runId) === undefined) throw new InvalidInputError(`no run with id ${runId}`, { field: 'id' });
   const run = describeRun(store, runId);
   const reported = run.reportedArtifacts;
   const exported = store.listArtifacts(runId).map(({ kind, path, sha256 }) => ({ kind, path, sha256 }));
+  const latest = store.browse.runEventsLatest(runId);
+  const progress = WorkerEventSchema.safeParse(latest.progress);
   return {
     id: run.id,
     method: run.method,
@@ -83,6 +89,13 @@ export function runView(store: Store, runId: string): RunView {
     adapter: run.adapter === null ? null : { id: run.adapter.id, ggufPath: run.adapter.ggufPath, ggufSha256: run.adapter.ggufSha256, peftPath: run.adapter.peftPath, peftSha256: run.adapter.peftSha256 },
     artifacts: [...reported, ...exported],
     checkpoints: run.checkpoints,
-    updates: runUpdates(store, runId, 0),
+    updates: {
+      status: run.status,
+      lastSequence: latest.lastSequence,
+      loss: run.lossCurve,
+      validation: run.validationCurve.map(({ step, evalLoss, accuracy }) => ({ step, evalLoss, accuracy })),
+      progress: progress.success && progress.data.event === 'progress' ? progressView(progress.data) : null,
+      more: false,
+    },
   };
 }

@@ -87,13 +87,48 @@ export interface BrowseQueries {
   datasetExamplesPage(datasetId: string, window: PageWindow): { items: BrowsedDatasetExample[]; total: number };
   /** Run ids, newest first. */
   runIdsPage(window: PageWindow): { items: string[]; total: number };
+  /** The runs table, newest first: each run with only the few event facts its row shows, read by SQL from the events. */
+  runRowsPage(window: PageWindow): { items: BrowsedRunRow[]; total: number };
   runCounts(): { total: number; running: number };
+  /** The ids of the runs marked running, newest first. */
+  runningRunIds(): string[];
   /** Stored evaluations, newest first. */
   evalRunsPage(window: PageWindow): { items: BrowsedEvalRun[]; total: number };
   evalRun(id: string): BrowsedEvalRun | undefined;
   /** A run's events stored after `afterSequence`, oldest first (at most `limit`). */
   runEventsAfter(runId: string, afterSequence: number, limit: number): { sequence: number; event: unknown }[];
+  /** A run's highest event sequence (0 without events) and its newest `progress` event (null without one). */
+  runEventsLatest(runId: string): { lastSequence: number; progress: unknown };
 }
+
+/**
+ * One run of the runs table. The event facts follow the tolerant reading of `run-records.ts`: an event counts only
+ * with a numeric `step` (`done` excepted), and a field that is not a number reads as null.
+ */
+export interface BrowsedRunRow {
+  id: string;
+  method: string;
+  status: 'running' | 'succeeded' | 'failed' | 'interrupted';
+  startedAt: string;
+  finishedAt: string | null;
+  datasetId: string;
+  baseName: string | null;
+  summary: Record<string, unknown> | null;
+  /** The newest `progress` event. */
+  lastProgress: { step: number; totalSteps: number | null } | null;
+  /** The loss of the highest step logged with one (a repeated step: the later value). */
+  finalLoss: number | null;
+  /** The newest `done` event. */
+  done: { steps: number | null; bestStep: number | null; bestEvalLoss: number | null } | null;
+  /** The validation loss of the last `eval` at the `done` event's best step; null without one. */
+  doneBestStepEvalLoss: number | null;
+  /** The highest step whose last `eval` the worker marked best. */
+  lastMarkedBest: { step: number; evalLoss: number | null } | null;
+}
+
+/** A field of a stored event as a number, or NULL when it is not one. */
+const eventNumber = (field: string): string => `CASE WHEN json_type(event_json, '$.${field}') IN ('integer', 'real') THEN json_extract(event_json, '$.${field}') END`;
+const eventOfKind = (kind: string, stepped = true): string => `run_id = ? AND json_extract(event_json, '$.event') = '${kind}'${stepped ? " AND json_type(event_json, '$.step') IN ('integer', 'real')" : ''}`;
 
 const EVAL_RUN_SELECT = 'SELECT r.id, r.dataset_id, d.name AS dataset_name, r.config_json, r.summary_json, r.content_hash, r.created_at FROM eval_runs r LEFT JOIN datasets d ON d.id = r.dataset_id';
 
@@ -272,12 +307,56 @@ export function createBrowseQueries(db: Database.Database): BrowseQueries {
       const rows = db.prepare('SELECT id FROM training_runs ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?').all(window.limit, window.offset) as { id: string }[];
       return { items: rows.map((row) => row.id), total };
     },
+    runRowsPage(window) {
+      const total = (db.prepare('SELECT COUNT(*) AS count FROM training_runs').get() as { count: number }).count;
+      const runs = db
+        .prepare('SELECT r.id, r.method, r.status, r.started_at, r.finished_at, r.dataset_id, r.summary_json, b.name AS base_name FROM training_runs r LEFT JOIN base_models b ON b.sha256 = r.base_sha256 ORDER BY r.started_at DESC, r.id DESC LIMIT ? OFFSET ?')
+        .all(window.limit, window.offset) as { id: string; method: string; status: BrowsedRunRow['status']; started_at: string; finished_at: string | null; dataset_id: string; summary_json: string | null; base_name: string | null }[];
+      const lastProgress = db.prepare(`SELECT json_extract(event_json, '$.step') AS step, ${eventNumber('totalSteps')} AS total_steps FROM run_events WHERE ${eventOfKind('progress')} ORDER BY sequence DESC LIMIT 1`);
+      const finalLoss = db.prepare(`SELECT ${eventNumber('loss')} AS loss FROM run_events WHERE ${eventOfKind('progress')} AND json_type(event_json, '$.loss') IN ('integer', 'real') ORDER BY json_extract(event_json, '$.step') DESC, sequence DESC LIMIT 1`);
+      const done = db.prepare(`SELECT ${eventNumber('steps')} AS steps, ${eventNumber('bestStep')} AS best_step, ${eventNumber('bestEvalLoss')} AS best_eval_loss FROM run_events WHERE ${eventOfKind('done', false)} ORDER BY sequence DESC LIMIT 1`);
+      const evalAtStep = db.prepare(`SELECT ${eventNumber('evalLoss')} AS eval_loss FROM run_events WHERE ${eventOfKind('eval')} AND json_extract(event_json, '$.step') = ? ORDER BY sequence DESC LIMIT 1`);
+      const lastMarkedBest = db.prepare(
+        `SELECT step, eval_loss FROM (SELECT json_extract(event_json, '$.step') AS step, ${eventNumber('evalLoss')} AS eval_loss, json_type(event_json, '$.best') = 'true' AS best, ROW_NUMBER() OVER (PARTITION BY json_extract(event_json, '$.step') ORDER BY sequence DESC) AS position FROM run_events WHERE ${eventOfKind('eval')}) WHERE position = 1 AND best ORDER BY step DESC LIMIT 1`,
+      );
+      const items = runs.map((run): BrowsedRunRow => {
+        const progress = lastProgress.get(run.id) as { step: number; total_steps: number | null } | undefined;
+        const loss = finalLoss.get(run.id) as { loss: number } | undefined;
+        const finished = done.get(run.id) as { steps: number | null; best_step: number | null; best_eval_loss: number | null } | undefined;
+        const atBest = finished === undefined || finished.best_step === null ? undefined : (evalAtStep.get(run.id, finished.best_step) as { eval_loss: number | null } | undefined);
+        const marked = lastMarkedBest.get(run.id) as { step: number; eval_loss: number | null } | undefined;
+        return {
+          id: run.id,
+          method: run.method,
+          status: run.status,
+          startedAt: run.started_at,
+          finishedAt: run.finished_at,
+          datasetId: run.dataset_id,
+          baseName: run.base_name,
+          summary: run.summary_json === null ? null : (JSON.parse(run.summary_json) as Record<string, unknown>),
+          lastProgress: progress === undefined ? null : { step: progress.step, totalSteps: progress.total_steps },
+          finalLoss: loss?.loss ?? null,
+          done: finished === undefined ? null : { steps: finished.steps, bestStep: finished.best_step, bestEvalLoss: finished.best_eval_loss },
+          doneBestStepEvalLoss: atBest?.eval_loss ?? null,
+          lastMarkedBest: marked === undefined ? null : { step: marked.step, evalLoss: marked.eval_loss },
+        };
+      });
+      return { items, total };
+    },
+    runningRunIds() {
+      return (db.prepare("SELECT id FROM training_runs WHERE status = 'running' ORDER BY started_at DESC, id DESC").all() as { id: string }[]).map((row) => row.id);
+    },
     runCounts() {
       return db.prepare("SELECT COUNT(*) AS total, COALESCE(SUM(status = 'running'), 0) AS running FROM training_runs").get() as { total: number; running: number };
     },
     runEventsAfter(runId, afterSequence, limit) {
       const rows = db.prepare('SELECT sequence, event_json FROM run_events WHERE run_id = ? AND sequence > ? ORDER BY sequence LIMIT ?').all(runId, afterSequence, limit) as { sequence: number; event_json: string }[];
       return rows.map((row) => ({ sequence: row.sequence, event: JSON.parse(row.event_json) as unknown }));
+    },
+    runEventsLatest(runId) {
+      const { last } = db.prepare('SELECT COALESCE(MAX(sequence), 0) AS last FROM run_events WHERE run_id = ?').get(runId) as { last: number };
+      const progress = db.prepare(`SELECT event_json FROM run_events WHERE ${eventOfKind('progress', false)} ORDER BY sequence DESC LIMIT 1`).get(runId) as { event_json: string } | undefined;
+      return { lastSequence: last, progress: progress === undefined ? null : (JSON.parse(progress.event_json) as unknown) };
     },
   };
 }

@@ -160,6 +160,11 @@ export interface Store {
   logGatewayRequests(records: readonly GatewayLogRecord[]): void;
   /** Logged gateway calls, oldest first; `route` and `since` (ISO time) narrow them. */
   listGatewayRequests(filter?: { route?: string; since?: string }): GatewayLogRecord[];
+  /**
+   * Logged calls without their conversations (no `messages`): what the A/B report and the measured economics read,
+   * oldest first. `experiment` keeps only that experiment's incumbent and candidate calls.
+   */
+  listGatewayCalls(filter?: { route?: string; experiment?: string }): GatewayCallRecord[];
   /** Attach feedback to a logged request; an unknown request id is refused. */
   addGatewayFeedback(feedback: { requestId: string; score?: number; correction?: string; comment?: string }): StoredFeedback;
   /** Every feedback row, oldest first (a request may have several: the newest wins in analysis). */
@@ -439,6 +444,37 @@ export function openStore(file: string): Store {
         response: row.response_text,
       }));
     },
+    listGatewayCalls(filter = {}) {
+      const rows = db
+        .prepare(
+          `SELECT ${GATEWAY_CALL_COLUMNS} FROM gateway_requests WHERE (? IS NULL OR route = ?) AND (? IS NULL OR (experiment = ? AND arm IN ('incumbent', 'candidate'))) ORDER BY created_at, request_id`,
+        )
+        .all(filter.route ?? null, filter.route ?? null, filter.experiment ?? null, filter.experiment ?? null) as Omit<GatewayRow, 'messages_json'>[];
+      return rows.map(
+        (row): GatewayCallRecord => ({
+          requestId: row.request_id,
+          createdAt: row.created_at,
+          route: row.route,
+          experiment: row.experiment,
+          arm: row.arm,
+          path: row.path,
+          provider: row.provider,
+          model: row.model,
+          adapter: row.adapter,
+          promptTokens: row.prompt_tokens,
+          completionTokens: row.completion_tokens,
+          costUsd: row.cost_usd,
+          latencyMs: row.latency_ms,
+          firstTokenMs: row.first_token_ms,
+          status: row.status,
+          fallback: row.fallback === 1,
+          shadow: row.shadow === 1,
+          unit: row.unit,
+          error: row.error,
+          response: row.response_text,
+        }),
+      );
+    },
     addGatewayFeedback({ requestId, score, correction, comment }) {
       const known = db.prepare('SELECT 1 FROM gateway_requests WHERE request_id = ?').get(requestId);
       if (known === undefined) throw new InvalidInputError(`no logged request ${JSON.stringify(requestId)}`, { field: 'request_id' });
@@ -484,6 +520,11 @@ export function openStore(file: string): Store {
   };
   return store;
 }
+
+/** A logged gateway call without its conversation. */
+export type GatewayCallRecord = Omit<GatewayLogRecord, 'messages'>;
+
+const GATEWAY_CALL_COLUMNS = 'request_id, created_at, route, experiment, arm, path, provider, model, adapter, prompt_tokens, completion_tokens, cost_usd, latency_ms, first_token_ms, status, fallback, shadow, unit, error, response_text';
 
 interface GatewayRow {
   request_id: string;

@@ -1,6 +1,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
+import { InvalidInputError } from '../../core/errors.ts';
 
 /** The cookie a `?token=` visit sets, so the page's own requests carry the token without script access to it. */
 export const DASHBOARD_TOKEN_COOKIE = 'understudy_dashboard_token';
@@ -14,7 +15,15 @@ export interface DashboardAccessOptions {
   basePath?: string;
 }
 
-/** Is this host name one of this machine's loopback names? */
+/** The shortest token a dashboard takes: a shorter one could be guessed. */
+export const DASHBOARD_TOKEN_MIN_LENGTH = 16;
+
+/** Refuse a dashboard token too short to keep anyone out (`understudy ui` and `understudy serve` alike); `field` names where it came from. */
+export function assertDashboardToken(token: string | undefined, field: string): void {
+  if (token !== undefined && token.length < DASHBOARD_TOKEN_MIN_LENGTH) throw new InvalidInputError(`the dashboard token must be at least ${DASHBOARD_TOKEN_MIN_LENGTH} characters`, { field });
+}
+
+/** Is this host name (or bind address) one of this machine's loopback names? */
 export function isLoopbackHost(host: string): boolean {
   const bare = host.replace(/^\[|\]$/g, '');
   return bare === 'localhost' || bare === '::1' || /^127\.\d+\.\d+\.\d+$/.test(bare);

@@ -14,7 +14,7 @@ import { decideReview, preferencePairsFromEdits, type ReviewTask } from '../../p
 import { runsPage, runUpdates, runView } from '../../pipeline/run-view.ts';
 import { dashboardAccess } from './dashboard-access.ts';
 import { loadDashboardAssets, type DashboardAssets } from './dashboard-assets.ts';
-import { createRunLauncher, RunControlConflict, type RunLauncher } from './run-launcher.ts';
+import { createRunLauncher, type RunLauncher } from './run-launcher.ts';
 
 export interface DashboardAppOptions {
   store: Store;
@@ -77,7 +77,6 @@ export function createDashboardApp(options: DashboardAppOptions): Hono {
   app.onError((error, context) => {
     const body = (message: string, extra: Omit<ApiErrorView['error'], 'message'> = {}): ApiErrorView => ({ error: { message, ...extra } });
     if (error instanceof HTTPException) return context.json(body(error.message), error.status);
-    if (error instanceof RunControlConflict) return context.json(body(error.message), 409);
     if (UnderstudyError.isInstance(error) && error.name === 'InvalidInputError') {
       return context.json(body(error.message, { ...(error.field === undefined ? {} : { field: error.field }), ...(error.hint === undefined ? {} : { hint: error.hint }) }), 400);
     }

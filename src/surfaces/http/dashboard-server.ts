@@ -5,7 +5,7 @@ import type { LoadedConfig } from '../../adapters/config-file.ts';
 import type { Store } from '../../adapters/store/sqlite-store.ts';
 import { InvalidInputError } from '../../core/errors.ts';
 import { createDashboardApp } from './dashboard-app.ts';
-import { isLoopbackHost } from './dashboard-access.ts';
+import { assertDashboardToken, isLoopbackHost } from './dashboard-access.ts';
 import { loadDashboardAssets, type DashboardAssets } from './dashboard-assets.ts';
 
 export interface RunningDashboard {
@@ -33,7 +33,7 @@ export async function startDashboardServer(input: { store: Store; workspace: str
       hint: 'bind to 127.0.0.1, or give --token (understudy ui makes one when you leave it out)',
     });
   }
-  if (input.token !== undefined && input.token.length < 16) throw new InvalidInputError('the dashboard token must be at least 16 characters', { field: '--token' });
+  assertDashboardToken(input.token, '--token');
   const assets = input.assets ?? loadDashboardAssets();
   if (assets.kind === 'missing') throw new InvalidInputError(assets.message);
   const app = createDashboardApp({ store: input.store, workspace: input.workspace, loaded: input.loaded, assets, basePath: '/', ...(input.token === undefined ? {} : { token: input.token }) });

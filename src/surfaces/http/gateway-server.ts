@@ -9,7 +9,7 @@ import { InvalidInputError } from '../../core/errors.ts';
 import { createRedactor } from '../../core/redact.ts';
 import { createGatewayApp } from './gateway-app.ts';
 import { createDashboardApp } from './dashboard-app.ts';
-import { isLoopbackHost } from './dashboard-access.ts';
+import { assertDashboardToken, isLoopbackHost } from './dashboard-access.ts';
 import { loadDashboardAssets } from './dashboard-assets.ts';
 import { newDashboardToken } from './dashboard-server.ts';
 
@@ -39,13 +39,14 @@ export async function startGateway(
 ): Promise<RunningGateway> {
   const settings = loaded.config.gateway;
   const host = options.host ?? settings.host;
-  if (!settings.requireKeys && !isLoopback(host)) {
+  if (!settings.requireKeys && !isLoopbackHost(host)) {
     throw new InvalidInputError(`refusing to serve on ${host} without keys: anyone who can reach it could spend your models`, {
       file: loaded.file,
       field: 'gateway.requireKeys',
       hint: 'set gateway.requireKeys: true and make keys with `understudy keys create`, or bind to 127.0.0.1',
     });
   }
+  if (options.dashboard !== false) assertDashboardToken(options.dashboard?.token, 'dashboard.token');
   const resolved = await resolveGatewayRoutes(loaded, store, { ...(options.threads === undefined ? {} : { threads: options.threads }), ...(options.onMessage === undefined ? {} : { onMessage: options.onMessage }) });
   const log = createGatewayLogQueue(store, { batchSize: settings.logBatchSize, flushMs: settings.logFlushMs });
   // Promote and roll back reach a running gateway through the store, read once a second.
@@ -115,8 +116,4 @@ export async function startGateway(
       await resolved.close();
     },
   };
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

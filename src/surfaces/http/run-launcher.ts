@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
+import { HTTPException } from 'hono/http-exception';
 import type { LoadedConfig } from '../../adapters/config-file.ts';
 import { PACKAGE_ROOT } from '../../adapters/paths.ts';
 import type { Store } from '../../adapters/store/sqlite-store.ts';
@@ -30,22 +31,25 @@ export interface RunLauncher {
   stop(runId: string): { pid: number };
 }
 
-/** Why a start or a stop cannot happen now (the HTTP layer answers 409 with it). */
-export class RunControlConflict extends Error {
+/** Why a start or a stop cannot happen now: a 409, rendered by the app's one error handler like every HTTPException. */
+export class RunControlConflict extends HTTPException {
   override name = 'RunControlConflict';
+
+  constructor(message: string) {
+    super(409, { message });
+  }
 }
 
 export function createRunLauncher(input: { store: Store; workspace: string; loaded: LoadedConfig; cli?: string }): RunLauncher {
   const runsDir = path.join(input.workspace, 'runs');
   const cli = input.cli ?? path.join(PACKAGE_ROOT, 'bin', 'understudy.js');
   /** A launch whose run may not be registered yet. */
-  let launched: { pid: number; at: number } | undefined;
+  let launched: { pid: number } | undefined;
 
   const training = (): string | undefined => {
-    for (const run of input.store.listRuns()) {
-      if (run.status !== 'running') continue;
-      const holder = readRunLock(runFiles(runsDir, run.id).lockFile);
-      if (holder?.pid !== undefined && processAlive(holder.pid)) return `run ${run.id} is training (process ${holder.pid})`;
+    for (const runId of input.store.browse.runningRunIds()) {
+      const holder = readRunLock(runFiles(runsDir, runId).lockFile);
+      if (holder?.pid !== undefined && processAlive(holder.pid)) return `run ${runId} is training (process ${holder.pid})`;
     }
     if (launched !== undefined && processAlive(launched.pid)) return `a run started from the dashboard is still starting or training (process ${launched.pid})`;
     return undefined;
@@ -73,7 +77,7 @@ export function createRunLauncher(input: { store: Store; workspace: string; load
         const child = spawn(process.execPath, command, { cwd: input.workspace, detached: true, stdio: ['ignore', fd, fd], env: process.env });
         if (child.pid === undefined) throw new Error(`could not start ${process.execPath} ${command.join(' ')}`);
         child.unref();
-        launched = { pid: child.pid, at: Date.now() };
+        launched = { pid: child.pid };
         return { pid: child.pid, log, command: ['understudy', ...command.slice(1)] };
       } finally {
         closeSync(fd);
