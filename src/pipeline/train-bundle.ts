@@ -20,6 +20,8 @@ import type { Store } from '../adapters/store/sqlite-store.ts';
 import { collectAdapter, completeSftRun, curvesFromEvents, prepareSftRun, runFiles, takeRunLock, type TrainResult, type TrainSftInput } from './train.ts';
 
 const MANIFEST = 'bundle.json';
+/** `sha256sum -c` input: run.sh checks every bundled file against it before it trains. */
+const CHECKSUMS = 'SHA256SUMS';
 
 export interface BundleManifest {
   version: 1;
@@ -88,6 +90,8 @@ export async function writeTrainBundle(input: Omit<TrainSftInput, 'python' | 'la
       `#   understudy runs import <out folder or out.tar.gz> --workspace <workspace>`,
       'set -e',
       'cd "$(dirname "$0")"',
+      '# Every file as it was bundled, or no training: a file cut short or changed on the way fails here.',
+      `sha256sum -c --quiet ${CHECKSUMS} >&2 || { echo "understudy job: the bundle's files do not match ${CHECKSUMS}; not training" >&2; exit 3; }`,
       'mkdir -p out',
       `cp ${MANIFEST} out/${MANIFEST}`,
       'PYTHONPATH="$PWD/worker" PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 "${PYTHON:-python3}" -m understudy_worker train-sft --spec spec.json > out/events.jsonl 2> out/worker.log',
@@ -97,6 +101,8 @@ export async function writeTrainBundle(input: Omit<TrainSftInput, 'python' | 'la
     for (const file of ['spec.json', 'run.sh', `base/${baseName}`, 'data/train.jsonl', ...(spec.evalPath === undefined ? [] : ['data/validation.jsonl']), ...workerList.map((file) => `worker/${file}`)]) {
       listed[file] = await sha256File(path.join(root, file));
     }
+    writeFileSync(path.join(root, CHECKSUMS), Object.entries(listed).map(([file, sha256]) => `${sha256}  ${file}\n`).join(''));
+    listed[CHECKSUMS] = await sha256File(path.join(root, CHECKSUMS));
     const manifest: BundleManifest = { version: 1, runId: run.id, createdAt: new Date().toISOString(), files: listed, launch: LAUNCH };
     writeFileSync(path.join(root, MANIFEST), JSON.stringify(manifest, null, 2));
     const temporary = `${bundle}.part-${process.pid}`;
@@ -113,7 +119,8 @@ export async function writeTrainBundle(input: Omit<TrainSftInput, 'python' | 'la
 
 /**
  * `understudy runs import`: a bundle job's `out/` (a folder, or a .tar.gz of it) back into its run. The artifacts
- * must hash to what the worker reported; a mismatch leaves the run as it was (still waiting for good files).
+ * must hash to what the worker reported; a mismatch leaves the run as it was (still waiting for good files). A job
+ * whose events report an error failed: its events are stored and the run is marked failed.
  */
 export async function importBundleResults(input: { store: Store; runsDir: string; from: string }): Promise<TrainResult> {
   const from = path.resolve(input.from);
@@ -141,7 +148,12 @@ export async function importBundleResults(input: { store: Store; runsDir: string
       if (parsed.kind === 'event') events.push(parsed.event);
     });
     const errorEvent = events.find((event) => event.event === 'error');
-    if (errorEvent?.event === 'error') throw new WorkerError(`the job failed: ${errorEvent.errorType}: ${errorEvent.message}`, { file: eventsFile });
+    if (errorEvent?.event === 'error') {
+      const message = `the job failed: ${errorEvent.errorType}: ${errorEvent.message}`;
+      for (const event of events) input.store.appendRunEvent(run.id, event);
+      input.store.failRun(run.id, 'failed', message);
+      throw new WorkerError(message, { file: eventsFile });
+    }
     const done = events.find((event): event is Extract<WorkerEvent, { event: 'done' }> => event.event === 'done');
     if (done === undefined) throw new InvalidInputError('the job did not finish: events.jsonl has no done event', { file: eventsFile, hint: 'see out/worker.log' });
     const files = runFiles(input.runsDir, run.id);

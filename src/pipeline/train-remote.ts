@@ -9,11 +9,11 @@ import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { SshTarget } from '../contracts/config.ts';
 import { TrainSftSpecSchema, WorkerEventSchema, parseWorkerEventLine, type TrainSftSpec, type WorkerEvent } from '../contracts/worker.ts';
-import { InvalidInputError, RemoteError, UnderstudyError, WorkerError } from '../core/errors.ts';
+import { InvalidInputError, RemoteError, WorkerError } from '../core/errors.ts';
 import type { ResolvedSft } from '../core/sft-defaults.ts';
 import { sha256File } from '../adapters/file-hash.ts';
 import { blobPath, checkHost, ensureRemoteEnvironment, syncBlobs, syncWorker, type BlobFile, type HostReport, type SyncSummary } from '../adapters/remote/remote-host.ts';
-import { createSshConnection, shQuote, type SshConnection } from '../adapters/remote/ssh-connection.ts';
+import { classifySshFailure, createSshConnection, shQuote, type SshConnection } from '../adapters/remote/ssh-connection.ts';
 import type { RunRecord, Store } from '../adapters/store/sqlite-store.ts';
 import { collectAdapter, completeSftRun, curvesFromEvents, prepareSftRun, runFiles, takeRunLock, writeAtomic, type RunFiles, type TrainResult, type TrainSftInput } from './train.ts';
 
@@ -63,7 +63,7 @@ export async function trainSftRemote(input: TrainSftRemoteInput): Promise<Remote
   const { store, target } = input;
   const stage = input.onStage ?? (() => undefined);
   if (input.base.hfDir !== undefined) {
-    throw new InvalidInputError('remote training sends a GGUF base or names a hub model; this base is a local transformers folder', { field: 'baseModel', hint: 'point baseModel at the GGUF, or at a hub id the host can download' });
+    throw new InvalidInputError('remote training sends a GGUF base; this base is a local transformers folder', { field: 'baseModel', hint: 'point baseModel at the GGUF' });
   }
   const connection = createSshConnection(target, input.sshExecutable === undefined ? {} : { sshExecutable: input.sshExecutable });
   stage(`checking ${connection.address}`);
@@ -74,7 +74,7 @@ export async function trainSftRemote(input: TrainSftRemoteInput): Promise<Remote
   const { run, files, spec } = prepared;
   let state: RemoteRunState;
   try {
-    state = await launchRemote({ connection, target, targetLabel: input.targetLabel, host, run, files, spec, stage, signal: input.signal });
+    state = await launchRemote({ connection, target, targetLabel: input.targetLabel, host, run, files, spec, basePath: input.base.ggufPath, stage, signal: input.signal });
   } catch (error) {
     store.failRun(run.id, input.signal?.aborted === true ? 'interrupted' : 'failed', error instanceof Error ? error.message : String(error));
     throw error;
@@ -91,18 +91,16 @@ async function launchRemote(input: {
   run: RunRecord;
   files: RunFiles;
   spec: TrainSftSpec;
+  /** The GGUF base (`trainSftRemote` refuses any other); its sha256 is the run's `baseSha256`, known already. */
+  basePath: string;
   stage: (message: string) => void;
   signal?: AbortSignal;
 }): Promise<RemoteRunState> {
   const { connection, host, spec, files, stage } = input;
-  if (spec.base.kind === 'hf-dir') throw new InvalidInputError('remote training needs a GGUF or hub base', { field: 'baseModel' });
-  const blobs: BlobFile[] = [];
-  const baseBlob = spec.base.kind === 'gguf' ? { local: spec.base.path, sha256: await sha256File(spec.base.path), name: path.basename(spec.base.path) } : undefined;
-  if (baseBlob !== undefined) blobs.push(baseBlob);
-  const trainBlob = { local: spec.trainPath, sha256: await sha256File(spec.trainPath), name: 'train.jsonl' };
-  blobs.push(trainBlob);
-  const evalBlob = spec.evalPath === undefined ? undefined : { local: spec.evalPath, sha256: await sha256File(spec.evalPath), name: 'validation.jsonl' };
-  if (evalBlob !== undefined) blobs.push(evalBlob);
+  const baseBlob: BlobFile = { local: input.basePath, sha256: input.run.baseSha256, name: path.basename(input.basePath) };
+  const trainBlob: BlobFile = { local: spec.trainPath, sha256: await sha256File(spec.trainPath), name: 'train.jsonl' };
+  const evalBlob: BlobFile | undefined = spec.evalPath === undefined ? undefined : { local: spec.evalPath, sha256: await sha256File(spec.evalPath), name: 'validation.jsonl' };
+  const blobs: BlobFile[] = [baseBlob, trainBlob, ...(evalBlob === undefined ? [] : [evalBlob])];
 
   stage(`sending the base, data and worker to ${connection.address} (by content hash: what is there already is not sent)`);
   const sync = await syncBlobs(connection, host.dir, blobs, input.signal);
@@ -114,7 +112,7 @@ async function launchRemote(input: {
   const remoteRunDir = `${host.dir}/runs/${input.run.id}`;
   const remoteSpec = TrainSftSpecSchema.parse({
     ...spec,
-    ...(baseBlob === undefined ? {} : { base: { kind: 'gguf', path: blobPath(host.dir, baseBlob) } }),
+    base: { kind: 'gguf', path: blobPath(host.dir, baseBlob) },
     training: { ...spec.training, threads: 0 },
     trainPath: `${remoteRunDir}/train.jsonl`,
     ...(evalBlob === undefined ? {} : { evalPath: `${remoteRunDir}/validation.jsonl` }),
@@ -125,7 +123,8 @@ async function launchRemote(input: {
     `PYTHONPATH=${shQuote(worker.path)}`,
     'PYTHONUNBUFFERED=1',
     'TOKENIZERS_PARALLELISM=false',
-    ...(spec.base.kind === 'hub' ? [] : ['HF_HUB_OFFLINE=1', 'TRANSFORMERS_OFFLINE=1']),
+    'HF_HUB_OFFLINE=1',
+    'TRANSFORMERS_OFFLINE=1',
   ].join(' ');
   // The worker gets its own session (setsid) and ignores the hang-up (nohup): the run outlives this connection.
   // Its exit code lands in a file written by rename, so "finished" is never half-read.
@@ -170,7 +169,9 @@ function storedEvents(store: Store, runId: string): WorkerEvent[] {
 
 /**
  * Stream the run's event log once (`tail -f` until the worker's process ends). Lines already stored are skipped,
- * so a second stream after a drop stores each event exactly once.
+ * so a second stream after a drop stores each event exactly once. `ended: false` is a drop to reconnect after (the
+ * link went, or the host is unreachable for now); a login the host refuses (key, host key) rejects: retrying cannot
+ * fix it.
  */
 function streamOnce(connection: SshConnection, state: RemoteRunState, store: Store, runId: string, hooks: RemoteHooks): Promise<{ ended: boolean; exitCode: number | null }> {
   const skip = storedEvents(store, runId).length;
@@ -216,8 +217,17 @@ function streamOnce(connection: SshConnection, state: RemoteRunState, store: Sto
       if (buffer !== '') handle(buffer);
       if (failure !== undefined) return reject(failure);
       if (code === 5) return reject(new RemoteError(`the run folder ${state.remoteRunDir} is gone from ${connection.address}`, { failure: 'command' }));
+      if (exit === undefined && code === 255) {
+        const sshFailure = classifySshFailure(stderr, connection.address);
+        if (sshFailure.failure === 'auth' || sshFailure.failure === 'host-key') {
+          return reject(new RemoteError(`${sshFailure.message}; run ${runId} goes on there`, {
+            failure: sshFailure.failure,
+            cause: sshFailure,
+            hint: `${sshFailure.hint ?? 'fix the login'}; then follow the run with: understudy runs attach ${runId} --workspace <workspace>`,
+          }));
+        }
+      }
       resolve(exit === undefined ? { ended: false, exitCode: null } : { ended: true, exitCode: exit.exitCode });
-      void stderr;
     });
   });
 }
@@ -241,13 +251,7 @@ async function followRemoteRun(input: {
     let drops = 0;
     let exitCode: number | null = null;
     for (;;) {
-      let outcome: { ended: boolean; exitCode: number | null };
-      try {
-        outcome = await streamOnce(connection, state, store, run.id, hooks);
-      } catch (error) {
-        if (!RemoteError.isInstance(error) || error.failure !== 'dropped') throw error;
-        outcome = { ended: false, exitCode: null };
-      }
+      const outcome = await streamOnce(connection, state, store, run.id, hooks);
       if (hooks.signal?.aborted === true) {
         stage(`stopping the worker on ${connection.address}`);
         await connection.exec(`kill -TERM -- -${state.pid} 2>/dev/null; true`, { timeoutMs: 30_000 }).catch(() => undefined);
@@ -298,8 +302,10 @@ async function followRemoteRun(input: {
     stage(`adapter verified (sha256 ${adapterFiles.ggufSha256.slice(0, 12)}) and registered; checkpoints stay on ${connection.address} in ${state.remoteRunDir}/checkpoints`);
     return { ...result, remote: state };
   } catch (error) {
-    // A drop leaves the run going on the host (still `running` here); any other failure was recorded above or now.
-    if (!(RemoteError.isInstance(error) && error.failure === 'dropped') && store.getRun(run.id)?.status === 'running') {
+    // A drop, or a login the host now refuses, leaves the run going on the host (still `running` here, for
+    // `runs attach`); any other failure was recorded above or now.
+    const leftOnHost = isDetached(error) || (RemoteError.isInstance(error) && (error.failure === 'auth' || error.failure === 'host-key'));
+    if (!leftOnHost && store.getRun(run.id)?.status === 'running') {
       store.failRun(run.id, 'failed', error instanceof Error ? error.message : String(error));
     }
     throw error;
@@ -344,5 +350,5 @@ export async function attachRemoteRun(input: { store: Store; runsDir: string; ru
 
 /** Whether an error means "the run goes on at the host" rather than "the run failed". */
 export function isDetached(error: unknown): boolean {
-  return UnderstudyError.isInstance(error) && RemoteError.isInstance(error) && error.failure === 'dropped';
+  return RemoteError.isInstance(error) && error.failure === 'dropped';
 }

@@ -96,8 +96,9 @@ export interface SyncSummary {
 }
 
 /**
- * Put files on the host by content: a blob already there (same sha256) is not sent again. A sent blob is hashed on
- * the host and dropped if it does not match, so a transfer cut short never passes for the file.
+ * Put files on the host by content: a blob already there (same sha256) is not sent again. A blob is hashed on the
+ * host before it takes its content-hash name (`upload`), so a transfer cut short or corrupted never passes for the
+ * file: one connection per blob, and a mismatch is a RemoteError 'checksum'.
  */
 export async function syncBlobs(connection: SshConnection, dir: string, blobs: readonly BlobFile[], signal?: AbortSignal): Promise<SyncSummary> {
   const names = blobs.map((blob) => blobPath(dir, blob));
@@ -109,12 +110,7 @@ export async function syncBlobs(connection: SshConnection, dir: string, blobs: r
       summary.reused.push(blob.name);
       continue;
     }
-    await connection.upload(blob.local, remote, signal);
-    const hash = (await connection.run(`sha256sum ${shQuote(remote)}`, `hashing ${blob.name}`, { signal })).trim().split(/\s+/)[0];
-    if (hash !== blob.sha256) {
-      await connection.exec(`rm -f ${shQuote(remote)}`);
-      throw new RemoteError(`${blob.name} arrived on ${connection.address} as ${hash ?? 'nothing'}, not ${blob.sha256}`, { failure: 'checksum', file: blob.local });
-    }
+    await connection.upload(blob.local, remote, blob.sha256, signal);
     summary.sent.push(blob.name);
     summary.bytesSent += statSync(blob.local).size;
   }
@@ -138,6 +134,19 @@ export function workerFiles(): { files: string[]; hash: string } {
   return { files, hash };
 }
 
+/** The worker's files as one tar, in memory; a tar that cannot start or fails is a RemoteError 'command'. */
+function packWorker(files: readonly string[]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const tar = spawn('tar', ['-C', WORKER_DIR, '-cf', '-', ...files], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    let stderr = '';
+    tar.stdout.on('data', (chunk: Buffer) => { chunks.push(chunk); });
+    tar.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8'); });
+    tar.on('error', (error) => reject(new RemoteError(`packing the worker failed: tar could not start: ${error.message}`, { failure: 'command', cause: error })));
+    tar.on('close', (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new RemoteError(`packing the worker failed (tar exit ${code ?? 'by a signal'}): ${stderr.trim()}`, { failure: 'command', file: WORKER_DIR }))));
+  });
+}
+
 /** Put this version of the worker on the host once (`<dir>/worker/<hash>/`); returns that folder. */
 export async function syncWorker(connection: SshConnection, dir: string, signal?: AbortSignal): Promise<{ path: string; sent: boolean; hash: string }> {
   const { files, hash } = workerFiles();
@@ -145,9 +154,11 @@ export async function syncWorker(connection: SshConnection, dir: string, signal?
   const check = await connection.exec(`[ -f ${shQuote(`${target}/.complete`)} ]`, { signal });
   if (check.code === 0) return { path: target, sent: false, hash };
   const staging = `${target}.part-${process.pid}`;
+  // The archive is made whole here first (the worker is small): a local tar that fails sends nothing, rather than a
+  // cut-short stream the host would unpack and mark complete.
+  const archive = await packWorker(files);
   const remote = connection.spawnWithInput(`set -e; rm -rf ${shQuote(staging)}; mkdir -p ${shQuote(staging)}; tar -C ${shQuote(staging)} -xf -; touch ${shQuote(`${staging}/.complete`)}; rm -rf ${shQuote(target)}; mv ${shQuote(staging)} ${shQuote(target)}`);
-  const tar = spawn('tar', ['-C', WORKER_DIR, '-cf', '-', ...files], { stdio: ['ignore', 'pipe', 'pipe'] });
-  tar.stdout.pipe(remote.child.stdin!);
+  remote.child.stdin!.end(archive);
   await remote.done(`sending the worker (${files.length} files)`, signal);
   return { path: target, sent: true, hash };
 }

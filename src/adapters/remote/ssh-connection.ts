@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream, mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { SshTarget } from '../../contracts/config.ts';
 import { InvalidInputError, RemoteError } from '../../core/errors.ts';
@@ -16,8 +17,12 @@ export interface SshConnection {
   spawn(script: string): ChildProcess;
   /** A remote command fed from a local stream: pipe into `child.stdin`, then await `done`. */
   spawnWithInput(script: string): { child: ChildProcess; done: (what: string, signal?: AbortSignal) => Promise<void> };
-  /** Send a local file to `remotePath` whole or not at all (a temporary name, then a rename). */
-  upload(localFile: string, remotePath: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Send a local file to `remotePath` whole and verified or not at all: it lands under a temporary name, is hashed
+   * on the host, and only a file whose sha256 is `sha256` is renamed to `remotePath` (a mismatch is a RemoteError
+   * 'checksum', and the temporary file is removed).
+   */
+  upload(localFile: string, remotePath: string, sha256: string, signal?: AbortSignal): Promise<void>;
   /** Copy the remote `files` (relative to `remoteDir`) into `localDir`, through tar. */
   downloadTree(remoteDir: string, files: readonly string[], localDir: string, signal?: AbortSignal): Promise<void>;
 }
@@ -89,6 +94,9 @@ export function classifySshFailure(stderr: string, address: string): RemoteError
   return new RemoteError(`ssh to ${address} failed: ${text === '' ? 'no message' : text}`, { failure: 'unreachable' });
 }
 
+/** The upload script's exit code for "arrived, but its sha256 differs" (not one that sh, cat or mv use). */
+const CHECKSUM_MISMATCH = 86;
+
 export function createSshConnection(target: SshTarget, options: { sshExecutable?: string } = {}): SshConnection {
   const ssh = options.sshExecutable ?? 'ssh';
   const base = sshArguments(target);
@@ -128,7 +136,8 @@ export function createSshConnection(target: SshTarget, options: { sshExecutable?
     return result.stdout;
   };
 
-  const transfer = (child: ChildProcess, local: Promise<void>, what: string, signal?: AbortSignal): Promise<void> => new Promise((resolve, reject) => {
+  /** `explain` turns a script's own exit code into its error (undefined: the generic 'command' failure). */
+  const transfer = (child: ChildProcess, local: Promise<void>, what: string, signal?: AbortSignal, explain?: (code: number | null, stderr: string) => RemoteError | undefined): Promise<void> => new Promise((resolve, reject) => {
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString('utf8')).slice(-8000); });
     const onAbort = (): void => { child.kill('SIGTERM'); };
@@ -142,6 +151,8 @@ export function createSshConnection(target: SshTarget, options: { sshExecutable?
         if (signal?.aborted) return reject(new RemoteError(`${what} interrupted`, { failure: 'dropped' }));
         if (localError !== undefined) return reject(localError);
         if (code === 255) return reject(classifySshFailure(stderr, address));
+        const explained = code === 0 ? undefined : explain?.(code, stderr);
+        if (explained !== undefined) return reject(explained);
         if (code !== 0) return reject(new RemoteError(`${what} on ${address} failed (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' ')}`, { failure: 'command' }));
         resolve();
       });
@@ -157,10 +168,23 @@ export function createSshConnection(target: SshTarget, options: { sshExecutable?
       const child = spawnScript(script, 'pipe');
       return { child, done: (what, signal) => transfer(child, Promise.resolve(), what, signal) };
     },
-    upload(localFile, remotePath, signal) {
-      const temporary = `${remotePath}.part-${process.pid}`;
-      const child = spawnScript(`set -e; mkdir -p "$(dirname ${shQuote(remotePath)})"; cat > ${shQuote(temporary)}; mv -f ${shQuote(temporary)} ${shQuote(remotePath)}`, 'pipe');
-      return transfer(child, pipeline(createReadStream(localFile), child.stdin!), `sending ${localFile}`, signal);
+    upload(localFile, remotePath, sha256, signal) {
+      const temporary = shQuote(`${remotePath}.part-${process.pid}`);
+      // One script: receive, hash, and rename only a file that matches, so nothing unverified ever bears the final name.
+      const script = [
+        'set -e',
+        `mkdir -p "$(dirname ${shQuote(remotePath)})"`,
+        `cat > ${temporary}`,
+        `actual=$(sha256sum ${temporary} | cut -d ' ' -f 1)`,
+        `if [ "$actual" != ${shQuote(sha256)} ]; then rm -f ${temporary}; echo "$actual" >&2; exit ${CHECKSUM_MISMATCH}; fi`,
+        `mv -f ${temporary} ${shQuote(remotePath)}`,
+      ].join('\n');
+      const child = spawnScript(script, 'pipe');
+      return transfer(child, pipeline(createReadStream(localFile), child.stdin!), `sending ${localFile}`, signal, (code, stderr) => {
+        if (code !== CHECKSUM_MISMATCH) return undefined;
+        const actual = stderr.trim().split('\n').at(-1) ?? '';
+        return new RemoteError(`${path.basename(localFile)} arrived on ${address} as ${actual === '' ? 'nothing' : actual}, not ${sha256}; it was removed there`, { failure: 'checksum', file: localFile, hint: 'the file changed while it was sent, or the link corrupts data: send it again' });
+      });
     },
     downloadTree(remoteDir, files, localDir, signal) {
       mkdirSync(localDir, { recursive: true });
