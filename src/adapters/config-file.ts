@@ -48,6 +48,8 @@ data:
 
 # The open checkpoint to start from: a catalog id (see \`understudy models list\`),
 # or ggufPath: ./model.gguf, or hfDir: ./hf-model plus the ggufPath served by llama.cpp.
+# With a catalog id, \`requantize: q4_0\` trains and serves a Q4_0 copy (\`understudy models requantize\`): llama.cpp
+# repacks Q4_0 for batched CPU kernels (about 2x batched decoding and prefill against Q4_1 on a 2-core EPYC).
 baseModel:
   catalog: smollm2-135m-instruct
 

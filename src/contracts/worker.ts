@@ -209,7 +209,32 @@ export const ExportDatasetSpecSchema = z.object({
 });
 export type ExportDatasetSpec = z.infer<typeof ExportDatasetSpecSchema>;
 
-export const WorkerSpecSchema = z.discriminatedUnion('command', [TrainSftSpecSchema, TrainDpoSpecSchema, ExportMergedSpecSchema, TokenizeSpecSchema, LogitsSpecSchema, BenchGenerateSpecSchema, ExportDatasetSpecSchema]);
+/**
+ * Rewrite a model GGUF's weight matrices as Q4_0 (llama.cpp's CPU backend repacks Q4_0 for its batched kernels on
+ * AVX2 and ARM; Q4_1, Q5_x and Q8_0 have none on x86). 1-D tensors and metadata are copied; no base is loaded.
+ */
+export const RequantizeSpecSchema = z.object({
+  command: z.literal('requantize'),
+  inputPath: z.string().min(1),
+  /** A new file, written beside itself as a partial and renamed into place. */
+  outputPath: z.string().min(1),
+  to: z.literal('q4_0').default('q4_0'),
+});
+export type RequantizeSpec = z.infer<typeof RequantizeSpecSchema>;
+
+export const RequantizeResultSchema = z.object({
+  outputPath: z.string(),
+  sha256: z.string(),
+  sizeBytes: z.number().int(),
+  /** Converted matrices by their former type. */
+  convertedTensors: z.record(z.string(), z.number().int()),
+  keptTensors: z.number().int(),
+  /** sqrt(sum (new - old)^2 / sum old^2) over the converted matrices. */
+  relativeRmsChange: z.number(),
+});
+export type RequantizeResult = z.infer<typeof RequantizeResultSchema>;
+
+export const WorkerSpecSchema = z.discriminatedUnion('command', [TrainSftSpecSchema, TrainDpoSpecSchema, ExportMergedSpecSchema, TokenizeSpecSchema, LogitsSpecSchema, BenchGenerateSpecSchema, ExportDatasetSpecSchema, RequantizeSpecSchema]);
 export type WorkerSpec = z.infer<typeof WorkerSpecSchema>;
 
 /** One JSON object per line on the worker's stdout. */
@@ -242,7 +267,7 @@ export const WorkerEventSchema = z.discriminatedUnion('event', [
   z.object({ event: z.literal('checkpoint'), step: z.number().int(), path: z.string() }),
   z.object({
     event: z.literal('artifact'),
-    kind: z.enum(['peft-adapter', 'gguf-lora', 'merged-model', 'hf-dataset']),
+    kind: z.enum(['peft-adapter', 'gguf-lora', 'merged-model', 'hf-dataset', 'gguf-model']),
     path: z.string(),
     sha256: z.string(),
   }),

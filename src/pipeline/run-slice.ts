@@ -2,6 +2,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { LoadedConfig } from '../adapters/config-file.ts';
 import { pullCatalogModel, resolveLocalModel, type ResolvedBaseModel } from '../adapters/models/acquire.ts';
+import { requantizedBase } from '../adapters/models/requantize.ts';
 import { compileResolvedChatTemplate, resolveChatTemplate, type ResolvedChatTemplate } from '../adapters/models/chat-template-source.ts';
 import { openStore } from '../adapters/store/sqlite-store.ts';
 import { ensureWorkerEnvironment, type SetupProgress } from '../adapters/worker/python-env.ts';
@@ -49,7 +50,10 @@ export const TUNED_CANDIDATE = 'tuned-adapter';
 
 export async function resolveBaseModel(loaded: LoadedConfig, onMessage?: (message: string) => void): Promise<ResolvedBaseModel> {
   const base = loaded.config.baseModel;
-  if ('catalog' in base) return pullCatalogModel(base.catalog, { onProgress: (progress) => onMessage?.(progress.message) });
+  if ('catalog' in base) {
+    const pulled = await pullCatalogModel(base.catalog, { onProgress: (progress) => onMessage?.(progress.message) });
+    return base.requantize === undefined ? pulled : requantizedBase(pulled, onMessage);
+  }
   const ggufPath = path.resolve(loaded.directory, base.ggufPath);
   return resolveLocalModel(ggufPath, 'hfDir' in base ? path.resolve(loaded.directory, base.hfDir) : undefined);
 }

@@ -27,6 +27,7 @@ COMMAND_MODULES = {
     "logits": "understudy_worker.logits",
     "bench-generate": "understudy_worker.bench_generate",
     "export-dataset": "understudy_worker.export_dataset",
+    "requantize": "understudy_worker.requantize_gguf",
 }
 COMMAND_HELP = {
     "train-sft": "LoRA SFT with TRL; writes <outputDir>/peft/ and <outputDir>/adapter.gguf",
@@ -36,6 +37,7 @@ COMMAND_HELP = {
     "logits": "top-k next-token log-probabilities at the last position (base, or base + PEFT adapter)",
     "bench-generate": "timed greedy generation (prefill and decode per prompt) for the inference benchmark",
     "export-dataset": "save JSONL files as a Hugging Face datasets DatasetDict (save_to_disk), one split per file",
+    "requantize": "rewrite a model GGUF's weight matrices as Q4_0, which llama.cpp's CPU backend repacks for batched kernels",
 }
 SIGNAL_EXIT_CODES = {"SIGTERM": 143, "SIGINT": 130}
 

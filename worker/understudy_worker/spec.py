@@ -15,7 +15,7 @@ from typing import Any, Literal, Union
 
 from .errors import SpecError
 
-COMMANDS = ("train-sft", "train-dpo", "export-merged", "tokenize", "logits", "bench-generate", "export-dataset")
+COMMANDS = ("train-sft", "train-dpo", "export-merged", "tokenize", "logits", "bench-generate", "export-dataset", "requantize")
 # A split name becomes a folder of the saved DatasetDict.
 SPLIT_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 ROLES = ("system", "user", "assistant")
@@ -228,7 +228,17 @@ class ExportDatasetSpec:
     command: Literal["export-dataset"] = "export-dataset"
 
 
-WorkerSpec = Union[TrainSftSpec, TrainDpoSpec, ExportMergedSpec, TokenizeSpec, LogitsSpec, BenchGenerateSpec, ExportDatasetSpec]
+@dataclass(frozen=True)
+class RequantizeSpec:
+    # A model GGUF (not an adapter).
+    input_path: str
+    # A new file; written as a .partial beside it and renamed into place.
+    output_path: str
+    to: Literal["q4_0"] = "q4_0"
+    command: Literal["requantize"] = "requantize"
+
+
+WorkerSpec = Union[TrainSftSpec, TrainDpoSpec, ExportMergedSpec, TokenizeSpec, LogitsSpec, BenchGenerateSpec, ExportDatasetSpec, RequantizeSpec]
 
 
 class _Node:
@@ -503,6 +513,13 @@ def parse_spec(raw: Any, expected_command: str | None = None) -> WorkerSpec:
         raise SpecError("command", f"the spec is for {command!r} but the worker was asked to run {expected_command!r}")
     if command == "export-dataset":
         return parse_export_dataset(root)
+    if command == "requantize":
+        # No base: the input file is the model.
+        return RequantizeSpec(
+            input_path=root.string("inputPath", min_length=1),
+            output_path=root.string("outputPath", min_length=1),
+            to=root.optional_enum("to", ("q4_0",), "q4_0"),
+        )
     base = parse_base(root.child("base"))
     if command == "train-sft":
         sft = TrainSftSpec(

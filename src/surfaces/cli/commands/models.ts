@@ -1,5 +1,9 @@
 import { cachedModelPath, pullCatalogModel, pulledModelPath, requirePullableModel } from '../../../adapters/models/acquire.ts';
-import { MODEL_CATALOG, requireCatalogModel, type CatalogModel } from '../../../adapters/models/catalog.ts';
+import { existsSync } from 'node:fs';
+import { MODEL_CATALOG, findCatalogModel, requireCatalogModel, type CatalogModel } from '../../../adapters/models/catalog.ts';
+import { requantizedPath, requantizeGguf } from '../../../adapters/models/requantize.ts';
+import { ensureWorkerEnvironment } from '../../../adapters/worker/python-env.ts';
+import { InvalidInputError } from '../../../core/errors.ts';
 import { formatTable, type Output } from '../output.ts';
 
 /** `understudy models list`: the catalog as a table, and whether each offline model is pulled already. */
@@ -48,6 +52,32 @@ export async function runModelsPull(_options: { json?: boolean }, output: Output
   });
   task.done(`${cached ? 'already pulled' : 'pulled'}: ${model.ggufPath} (sha256 ${model.sha256.slice(0, 16)}…)`);
   output.result({ ok: true, command: 'models pull', id: model.name, path: model.ggufPath, sha256: model.sha256, cached, catalog: model.catalog });
+}
+
+/**
+ * `understudy models requantize <id | file.gguf> [--out file]`: a Q4_0 copy of a model GGUF, which llama.cpp's CPU
+ * backend repacks for its batched kernels (on the 2-core EPYC: about 2x batched decoding and prefill against Q4_1).
+ * Without --out the copy sits beside the original (for a catalog model, in its cache folder) and is reused.
+ */
+export async function runModelsRequantize(options: { json?: boolean; out?: string }, output: Output, args: string[]): Promise<void> {
+  const argument = args[0] ?? '';
+  const catalog = findCatalogModel(argument);
+  let inputPath = argument;
+  if (catalog !== undefined) inputPath = (await pullCatalogModel(requirePullableModel(catalog.id).id, { onProgress: (progress) => output.info(progress.message) })).ggufPath;
+  else if (!existsSync(inputPath)) throw new InvalidInputError(`${JSON.stringify(argument)} is neither a catalog id nor a GGUF file`, { field: 'model', hint: 'understudy models list' });
+  const outputPath = options.out ?? requantizedPath(inputPath);
+  if (options.out === undefined && existsSync(outputPath)) {
+    output.info(`already requantized: ${outputPath}`);
+    output.result({ ok: true, command: 'models requantize', input: inputPath, path: outputPath, cached: true });
+    return;
+  }
+  const { python } = await ensureWorkerEnvironment({ onProgress: (progress) => output.info(progress.message) });
+  const task = output.task('requantize to Q4_0', 1, 'tensors');
+  const result = await requantizeGguf({ python, inputPath, outputPath, onProgress: (done, total) => task.update(done, {}, total) });
+  const converted = Object.entries(result.convertedTensors).map(([type, count]) => `${count} ${type}`).join(', ');
+  task.done(`${outputPath}: ${converted} matrices to Q4_0, ${result.keptTensors} tensors kept; relative RMS change of the weights ${(result.relativeRmsChange * 100).toFixed(2)}%`);
+  output.info('train adapters on this file (baseModel.ggufPath) rather than moving ones trained on the original onto it');
+  output.result({ ok: true, command: 'models requantize', input: inputPath, path: outputPath, cached: false, ...result });
 }
 
 function describeModel(model: CatalogModel, pulledPath: string | undefined): string[] {
