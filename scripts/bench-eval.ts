@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuModel, optionParsers } from './bench-machine.ts';
+import { baseOption, cpuModel, optionParsers } from './bench-machine.ts';
 import { mapConcurrently } from '../src/core/map-concurrently.ts';
 import type { LoadedConfig } from '../src/adapters/config-file.ts';
 import { createEmbeddedProvider } from '../src/adapters/llm/embedded-provider.ts';
@@ -40,9 +40,14 @@ const USAGE = `usage: npm run bench:eval -- [options]
   --train-steps N        optimizer steps when training (default 40)
   --examples-per-label N training examples per label (default 10)
   --threads N            llama.cpp threads (default: one per core)
+  --contexts N           llama.cpp contexts for the concurrent modes, each with threads/N threads (at least one) and
+                         its share of the sequences (default: two per core, one thread each: while one context's
+                         thread waits on Node's, the other keeps the core busy)
   --context-size N       engine tokens per sequence (default 256)
   --flash-attention on|off   llama.cpp flash attention (default off, the engine's default)
-  --reuse-prefix on|off  keep each sequence's evaluated prompt and evaluate only what differs (default on, the engine's default)`;
+  --reuse-prefix on|off  keep each sequence's evaluated prompt and evaluate only what differs (default on, the engine's default)
+  --base q4_0|q4_1       the packaged Q4_1 GGUF or its Q4_0 copy (default q4_0: baseModel.requantize, which llama.cpp
+                         repacks for batched kernels on AVX2/ARM); the adapter is trained on the same file`;
 
 interface BenchOptions {
   size: number;
@@ -56,6 +61,8 @@ interface BenchOptions {
   contextSize: number;
   flashAttention: boolean;
   reusePrefix: boolean;
+  base: 'q4_0' | 'q4_1';
+  contexts: number;
 }
 
 function readOptions(argv: string[]): BenchOptions {
@@ -73,6 +80,8 @@ function readOptions(argv: string[]): BenchOptions {
       'context-size': { type: 'string', default: '256' },
       'flash-attention': { type: 'string', default: 'off' },
       'reuse-prefix': { type: 'string', default: 'on' },
+      base: { type: 'string', default: 'q4_0' },
+      contexts: { type: 'string', default: String(2 * os.availableParallelism()) },
       help: { type: 'boolean', default: false },
     },
   });
@@ -99,6 +108,8 @@ function readOptions(argv: string[]): BenchOptions {
     contextSize: positive('context-size', values['context-size']),
     flashAttention: onOff('flash-attention', values['flash-attention']),
     reusePrefix: onOff('reuse-prefix', values['reuse-prefix']),
+    base: baseOption(values.base, USAGE),
+    contexts: positive('contexts', values.contexts),
   };
 }
 
@@ -116,6 +127,7 @@ function benchConfig(options: BenchOptions): LoadedConfig {
       ...config,
       training: { ...config.training, examplesPerLabel: options.examplesPerLabel, maxSteps: options.trainSteps, validationFraction: 0, evalSteps: 0, saveSteps: 0 },
       evaluation: { ...config.evaluation, sampleSize: SAMPLE_SIZE },
+      ...(options.base === 'q4_0' && 'catalog' in config.baseModel ? { baseModel: { ...config.baseModel, requantize: 'q4_0' as const } } : {}),
     },
   };
 }
@@ -186,6 +198,8 @@ async function prepareExamplesAndAdapter(options: BenchOptions): Promise<{ examp
 interface Mode {
   name: string;
   concurrency: number;
+  threads: number;
+  contexts: number;
   engine: LlamaCppEngine;
   provider: ChatProvider;
 }
@@ -201,6 +215,8 @@ interface Answer {
 interface ModeFigures {
   mode: string;
   concurrency: number;
+  threads: number;
+  contexts: number;
   examples: number;
   wallSeconds: number;
   examplesPerSecond: number;
@@ -234,19 +250,30 @@ async function main(): Promise<void> {
   const llama = await createCpuLlama();
   const modes: Mode[] = [];
   try {
-    for (const concurrency of [1, ...options.concurrency]) {
+    // The baseline is the faster of two one-at-a-time settings, all threads on the one request or a single thread:
+    // on a small machine llama.cpp's thread barriers can make one thread the faster way to serve one request.
+    const settings = [
+      { name: `one at a time, ${options.threads} thr`, concurrency: 1, threads: options.threads, contexts: 1 },
+      ...(options.threads > 1 ? [{ name: 'one at a time, 1 thr', concurrency: 1, threads: 1, contexts: 1 }] : []),
+      ...options.concurrency.map((concurrency) => {
+        const contexts = Math.min(options.contexts, concurrency);
+        return { name: `${concurrency} concurrent${contexts > 1 ? `, ${contexts} ctx` : ''}`, concurrency, threads: options.threads, contexts };
+      }),
+    ];
+    for (const setting of settings) {
       const engine = await createLlamaCppEngine({
         llama,
         modelPath: prepared.modelPath,
         adapterPath: prepared.adapter.ggufPath,
         chatTemplate: prepared.chatTemplate,
-        sequences: concurrency,
+        sequences: setting.concurrency,
+        parallelContexts: setting.contexts,
         contextSize: options.contextSize,
-        threads: options.threads,
+        threads: setting.threads,
         flashAttention: options.flashAttention,
         reusePrefix: options.reusePrefix,
       });
-      modes.push({ name: concurrency === 1 ? 'one at a time' : `${concurrency} concurrent`, concurrency, engine, provider: createEmbeddedProvider({ engine }) });
+      modes.push({ ...setting, engine, provider: createEmbeddedProvider({ engine }) });
     }
     // Warm-up, not measured: the label grammar is compiled per engine and every sequence gets the system prompt.
     const warmup = shuffle(examples, 'warmup').slice(0, 16).map((example) => example.input);
@@ -290,6 +317,8 @@ async function main(): Promise<void> {
       return {
         mode: mode.name,
         concurrency: mode.concurrency,
+        threads: mode.threads,
+        contexts: mode.contexts,
         examples: rows.length,
         wallSeconds: seconds,
         examplesPerSecond: rows.length / seconds,
@@ -304,20 +333,21 @@ async function main(): Promise<void> {
         differentAnswers: rows.filter((row, index) => row.output !== sequential[index]!.output).length,
       };
     });
-    for (const entry of figures) entry.speedup = entry.examplesPerSecond / figures[0]!.examplesPerSecond;
-    const best = figures.slice(1).reduce((left, right) => (right.speedup > left.speedup ? right : left));
+    const baseline = figures.filter((entry) => entry.concurrency === 1).reduce((left, right) => (right.examplesPerSecond > left.examplesPerSecond ? right : left));
+    for (const entry of figures) entry.speedup = entry.examplesPerSecond / baseline.examplesPerSecond;
+    const best = figures.filter((entry) => entry.concurrency > 1).reduce((left, right) => (right.speedup > left.speedup ? right : left));
     const pass = best.speedup >= TARGET_SPEEDUP;
     const disagreements = figures.slice(1).flatMap((entry) =>
       answers.get(entry.mode)!.flatMap((row, index) => (row.output === sequential[index]!.output ? [] : [{ mode: entry.mode, input: examples[index]!.input, oneAtATime: sequential[index]!.output, concurrent: row.output }])),
     );
 
     const lines: string[] = [];
-    lines.push(`Eval benchmark: SmolLM2-135M-Instruct + LoRA adapter (${prepared.adapter.origin}), Banking77 test, label-constrained greedy decoding through the embedded provider`);
+    lines.push(`Eval benchmark: SmolLM2-135M-Instruct (${path.basename(prepared.modelPath)}) + LoRA adapter (${prepared.adapter.origin}), Banking77 test, label-constrained greedy decoding through the embedded provider`);
     lines.push(`Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB; Node ${machine.node}`);
-    lines.push(`Engine: ${options.threads} threads, context ${modes[0]!.engine.contextSize}/sequence, flash attention ${options.flashAttention ? 'on' : 'off'}, prefix reuse ${options.reusePrefix ? 'on' : 'off'}; sequences = requests in flight`);
+    lines.push(`Engine: ${options.threads} threads in all (a mode with N contexts gives each ${options.threads}/N), context ${modes[0]!.engine.contextSize}/sequence, flash attention ${options.flashAttention ? 'on' : 'off'}, prefix reuse ${options.reusePrefix ? 'on' : 'off'}; sequences = requests in flight`);
     lines.push(`Examples: ${examples.length} (seeded, label-stratified sample of test.csv), every mode on every example, in ${options.blocks} blocks with the mode order rotated per block`);
     lines.push('');
-    const widths = [16, 12, 10, 12, 10, 10, 10, 10, 10];
+    const widths = [26, 12, 10, 12, 10, 10, 10, 10, 10];
     lines.push(pad(['mode', 'examples/s', 'speed-up', 'mean lat ms', 'p50 ms', 'p95 ms', 'wall s', 'accuracy', 'differ'], widths));
     for (const entry of figures) {
       lines.push(pad([entry.mode, format(entry.examplesPerSecond, 2), `${format(entry.speedup, 2)}x`, format(entry.meanLatencyMs), format(entry.p50LatencyMs), format(entry.p95LatencyMs), format(entry.wallSeconds), format(entry.accuracy, 3), String(entry.differentAnswers)], widths));
@@ -325,7 +355,8 @@ async function main(): Promise<void> {
     lines.push('');
     lines.push(`Tokens per example: ${format(figures[0]!.meanPromptTokens)} prompt (${format(figures[0]!.meanEvaluatedPromptTokens)} evaluated one at a time, the rest reused), ${format(figures[0]!.meanCompletionTokens)} generated`);
     lines.push(`Order and 1-min load average after each phase (${machine.cores} cores): ` + phases.map((phase) => `${phase.block}/${phase.mode} ${format(phase.seconds)} s @ ${format(phase.loadAverage, 2)}`).join('; '));
-    lines.push(`Target concurrency >= ${TARGET_SPEEDUP}x one at a time: ${pass ? 'PASS' : 'FAIL'} (best ${format(best.speedup, 2)}x at ${best.concurrency})`);
+    lines.push(`Speed-ups are against the faster one-at-a-time setting (${baseline.mode}, ${format(baseline.examplesPerSecond, 2)} examples/s); "differ" counts answers unlike the first row's`);
+    lines.push(`Target concurrency >= ${TARGET_SPEEDUP}x one at a time: ${pass ? 'PASS' : 'FAIL'} (best ${format(best.speedup, 2)}x: ${best.mode})`);
     lines.push(`Same answers as one at a time: ${figures.slice(1).map((entry) => `${entry.mode} ${entry.examples - entry.differentAnswers}/${entry.examples}`).join(', ')}`);
     for (const disagreement of disagreements.slice(0, 10)) {
       lines.push(`  ${disagreement.mode}: ${JSON.stringify(disagreement.input)}: ${disagreement.oneAtATime} (one at a time) vs ${disagreement.concurrent}`);
@@ -337,10 +368,12 @@ async function main(): Promise<void> {
       adapter: { origin: prepared.adapter.origin, training: prepared.adapter.training },
       examples: examples.length,
       blocks: options.blocks,
+      base: path.basename(prepared.modelPath),
       engineOptions: { threads: options.threads, contextSize: modes[0]!.engine.contextSize, flashAttention: options.flashAttention, reusePrefix: options.reusePrefix },
       modes: figures,
       phases,
-      bestSpeedup: { concurrency: best.concurrency, ratio: best.speedup },
+      baseline: { mode: baseline.mode, examplesPerSecond: baseline.examplesPerSecond },
+      bestSpeedup: { mode: best.mode, concurrency: best.concurrency, contexts: best.contexts, ratio: best.speedup },
       target: { speedup: TARGET_SPEEDUP, pass },
       disagreements: disagreements.slice(0, 50),
     }));

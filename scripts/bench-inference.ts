@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuModel, optionParsers } from './bench-machine.ts';
+import { baseOption, cpuModel, optionParsers } from './bench-machine.ts';
 import { mapConcurrently } from '../src/core/map-concurrently.ts';
 import { z } from 'zod';
 import { defaultConfigText, parseConfigText, type LoadedConfig } from '../src/adapters/config-file.ts';
@@ -14,6 +14,7 @@ import { pullCatalogModel, type ResolvedBaseModel } from '../src/adapters/models
 import { requireCatalogModel } from '../src/adapters/models/catalog.ts';
 import { resolveChatTemplate } from '../src/adapters/models/chat-template-source.ts';
 import { EXAMPLES_BANKING77_DIR, PACKAGE_ROOT } from '../src/adapters/paths.ts';
+import { requantizedBase } from '../src/adapters/models/requantize.ts';
 import { openStore } from '../src/adapters/store/sqlite-store.ts';
 import { runWorker } from '../src/adapters/worker/worker-process.ts';
 import { ensureWorkerEnvironment } from '../src/adapters/worker/python-env.ts';
@@ -46,6 +47,10 @@ const USAGE = `usage: npm run bench:inference -- [options]
   --engine-threads N    llama.cpp threads only (on a small shared machine fewer threads than cores can be faster)
   --context-size N      engine tokens per sequence (default 256)
   --flash-attention on|off   llama.cpp flash attention (default on here; the engine's own default is off)
+  --contexts N          llama.cpp contexts the 16 sequences and the engine threads are split over (default: one per
+                        core, so one thread each; 1 = one context with every thread)
+  --base q4_0|q4_1      the base both systems run: the packaged Q4_1 GGUF, or its Q4_0 copy (default q4_0,
+                        \`understudy models requantize\`), which llama.cpp repacks for batched kernels on AVX2/ARM
 The engine runs with prefix reuse off, so every request evaluates its whole prompt, as transformers does
 (the same prompts run in several phases: with reuse on, later phases would find them cached).`;
 
@@ -59,6 +64,8 @@ interface BenchOptions {
   engineThreads: number;
   contextSize: number;
   flashAttention: boolean;
+  base: 'q4_0' | 'q4_1';
+  contexts: number;
   quick: boolean;
 }
 
@@ -76,6 +83,8 @@ function readOptions(argv: string[]): BenchOptions {
       'engine-threads': { type: 'string' },
       'context-size': { type: 'string', default: '256' },
       'flash-attention': { type: 'string', default: 'on' },
+      base: { type: 'string', default: 'q4_0' },
+      contexts: { type: 'string', default: String(os.availableParallelism()) },
       help: { type: 'boolean', default: false },
     },
   });
@@ -95,6 +104,8 @@ function readOptions(argv: string[]): BenchOptions {
     engineThreads: positive('engine-threads', values['engine-threads'] ?? values.threads),
     contextSize: positive('context-size', values['context-size']),
     flashAttention: onOff('flash-attention', values['flash-attention']),
+    base: baseOption(values.base, USAGE),
+    contexts: positive('contexts', values.contexts),
   };
 }
 
@@ -277,7 +288,9 @@ async function main(): Promise<void> {
   const machine = { cpu: cpuModel(), cores: os.availableParallelism(), memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
   log(`machine: ${machine.cpu}, ${machine.cores} cores; ${options.prompts} prompts, up to ${options.maxTokens} new tokens; threads: torch ${options.threads}, llama.cpp ${options.engineThreads}`);
   const environment = await ensureWorkerEnvironment();
-  const base = await pullCatalogModel(MODEL_ID);
+  const pulled = await pullCatalogModel(MODEL_ID);
+  const base = options.base === 'q4_0' ? await requantizedBase(pulled, log) : pulled;
+  const quantization = options.base === 'q4_0' ? 'Q4_0 (requantized from the packaged Q4_1)' : 'Q4_1';
   const catalog = requireCatalogModel(MODEL_ID);
   const prepared = await preparePromptsAndAdapter(options, environment.python, base);
   const { adapter } = prepared;
@@ -288,6 +301,7 @@ async function main(): Promise<void> {
       modelPath: base.ggufPath,
       adapters: [{ name: ADAPTER_NAME, path: adapter.ggufPath }],
       sequences: Math.max(...CONCURRENCY_LEVELS),
+      parallelContexts: Math.min(options.contexts, Math.max(...CONCURRENCY_LEVELS)),
       threads: options.engineThreads,
       contextSize: options.contextSize,
       flashAttention: options.flashAttention,
@@ -343,10 +357,10 @@ async function main(): Promise<void> {
     };
 
     const lines: string[] = [];
-    lines.push(`Inference benchmark: ${catalog.displayName} (${catalog.offline?.quantization ?? 'GGUF'} GGUF; transformers runs it dequantized to ${firstHalf.dtype}) + LoRA adapter (${adapter.origin})`);
+    lines.push(`Inference benchmark: ${catalog.displayName} (${quantization} GGUF; transformers runs it dequantized to ${firstHalf.dtype}) + LoRA adapter (${adapter.origin})`);
     lines.push(`Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB; threads: llama.cpp ${options.engineThreads}, torch ${firstHalf.threads}; Node ${machine.node}`);
     lines.push(`Prompts: ${prompts.length} Banking77 test queries in the classification chat format with an open-ended instruction and the answer started ("${ASSISTANT_PREFIX}"); greedy; up to ${options.maxTokens} new tokens, end of turn honoured on both sides`);
-    lines.push(`Engine: sequences 16, context ${activeEngine.contextSize}/sequence, flash attention ${options.flashAttention ? 'on' : 'off'}, prefix reuse off; transformers: batch 1, KV cache, unmerged LoRA`);
+    lines.push(`Engine: sequences 16 over ${Math.min(options.contexts, 16)} llama.cpp context(s) of ${Math.max(1, Math.floor(options.engineThreads / Math.min(options.contexts, 16)))} thread(s) each, context ${activeEngine.contextSize}/sequence, flash attention ${options.flashAttention ? 'on' : 'off'}, prefix reuse off; transformers: batch 1, KV cache, unmerged LoRA`);
     lines.push(`Order and 1-min load average after each phase (${machine.cores} cores; above ~${Math.max(options.threads, options.engineThreads) + 0.5} means other work competed): ` +
       phases.map((record) => `${record.phase.split(' (')[0]} ${format(record.seconds)} s @ ${format(record.loadAverage, 2)}`).join('; '));
     lines.push('');
@@ -373,11 +387,11 @@ async function main(): Promise<void> {
       bench: 'inference',
       quick: options.quick,
       machine: { ...machine, torchThreads: firstHalf.threads },
-      model: { id: MODEL_ID, quantization: catalog.offline?.quantization ?? null, transformersDtype: firstHalf.dtype },
+      model: { id: MODEL_ID, quantization, baseFile: path.basename(base.ggufPath), transformersDtype: firstHalf.dtype },
       adapter: { origin: adapter.origin, training: prepared.training ?? null },
       prompts: prompts.length,
       maxTokens: options.maxTokens,
-      engineOptions: { sequences: 16, contextSize: activeEngine.contextSize, threads: options.engineThreads, flashAttention: options.flashAttention, reusePrefix: false },
+      engineOptions: { sequences: 16, contexts: Math.min(options.contexts, 16), contextSize: activeEngine.contextSize, threads: options.engineThreads, flashAttention: options.flashAttention, reusePrefix: false },
       phases,
       transformers,
       engineSingleStream: engineSingle,

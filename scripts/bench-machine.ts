@@ -28,3 +28,9 @@ export function optionParsers(usage: string): { positive(name: string, text: str
     },
   };
 }
+
+/** `--base q4_0|q4_1`: the packaged Q4_1 GGUF or its Q4_0 copy (`understudy models requantize`). */
+export function baseOption(text: string, usage: string): 'q4_0' | 'q4_1' {
+  if (text !== 'q4_0' && text !== 'q4_1') throw new InvalidInputError(`--base must be q4_0 or q4_1, got ${JSON.stringify(text)}`, { field: 'base', hint: usage });
+  return text;
+}

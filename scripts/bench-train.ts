@@ -27,12 +27,17 @@ const SEED = 42;
 const TARGETS = { speedup: 1.8, peakShare: 0.6 } as const;
 
 const { values } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, steps: { type: 'string' }, heldout: { type: 'string' }, help: { type: 'boolean', default: false } },
+  options: { quick: { type: 'boolean', default: false }, steps: { type: 'string' }, heldout: { type: 'string' }, precision: { type: 'string', default: 'auto' }, help: { type: 'boolean', default: false } },
 });
 if (values.help) {
-  process.stdout.write('usage: npm run bench:train -- [--quick] [--steps N (default 40, quick 8)] [--heldout N (default 100, quick 40)]\n');
+  process.stdout.write('usage: npm run bench:train -- [--quick] [--steps N (default 40, quick 8)] [--heldout N (default 100, quick 40)] [--precision auto|fp32|bf16 (Understudy\'s side; default auto: bf16 where the CPU computes it natively)]\n');
   process.exit(0);
 }
+if (!['auto', 'fp32', 'bf16'].includes(values.precision)) {
+  process.stderr.write(`bench:train: --precision must be auto, fp32 or bf16, got ${JSON.stringify(values.precision)}\n`);
+  process.exit(2);
+}
+const precision = values.precision as 'auto' | 'fp32' | 'bf16';
 const steps = Number(values.steps ?? (values.quick ? 8 : 40));
 const heldoutCount = Number(values.heldout ?? (values.quick ? 40 : 100));
 const log = (message: string): void => {
@@ -82,8 +87,9 @@ try {
   log(`machine: ${machine.cpu}, ${machine.cores} cores; ${steps} steps of ${BATCH} Banking77 examples; LoRA r=${LORA.r} all-linear`);
 
   // Warm the dequantized-weights cache first, so neither side pays the one-time GGUF conversion.
-  log('matmul peak (fp32 GEMM, same threads)');
+  log('matmul peaks (fp32 and bf16 GEMM, same threads)');
   const peak = await runPython(environment.python, 'peak', { threads: 0 }, workspace);
+  const peakBf16 = await runPython(environment.python, 'peak', { threads: 0, dtype: 'bfloat16' }, workspace);
 
   const shape = await runPython(environment.python, 'shape', { base: baseRef, chatTemplate: template.source, trainPath, rank: LORA.r }, workspace);
 
@@ -98,7 +104,7 @@ try {
     lora: LORA,
     training: {
       epochs: 1, maxSteps: steps, learningRate: 2e-4, batchSize: BATCH, gradientAccumulation: 1, maxLength: 1024, warmupRatio: 0.03,
-      scheduler: 'cosine', seed: SEED, loggingSteps: Math.max(1, Math.floor(steps / 4)), threads: 0,
+      scheduler: 'cosine', seed: SEED, loggingSteps: Math.max(1, Math.floor(steps / 4)), threads: 0, precision,
     },
     outputDir: path.join(workspace, 'understudy'),
     chatTemplate: template.source,
@@ -126,13 +132,18 @@ try {
   const executedPerToken = flopsPerToken - 4 * headParams * (1 - completionShare);
   const oursTps = done.tokensPerSecond ?? 0;
   const trlTps = Number(trl.tokensPerSecond);
-  const matmulFlops = Number(peak.matmulFlops);
+  // Each side against the peak of the precision it computed in: TRL's side is fp32 (bf16=False); ours is what the
+  // worker reports (bf16 on a CPU with AVX-512 BF16 or AMX under precision auto).
+  const fp32Flops = Number(peak.matmulFlops);
+  const bf16Flops = Number(peakBf16.matmulFlops);
+  const oursPrecision = typeof done.precision === 'string' ? done.precision : 'fp32';
+  const matmulFlops = oursPrecision === 'bf16' ? bf16Flops : fp32Flops;
   const speedup = oursTps / trlTps;
   const kaplanShare = (oursTps * kaplanPerToken) / matmulFlops;
   const peakShare = (oursTps * flopsPerToken) / matmulFlops;
   const executedShare = (oursTps * executedPerToken) / matmulFlops;
-  const trlShare = (trlTps * flopsPerToken) / matmulFlops;
-  const trlKaplanShare = (trlTps * kaplanPerToken) / matmulFlops;
+  const trlShare = (trlTps * flopsPerToken) / fp32Flops;
+  const trlKaplanShare = (trlTps * kaplanPerToken) / fp32Flops;
   const mib = (bytes: unknown): string => (typeof bytes === 'number' ? `${Math.round(bytes / 2 ** 20)} MiB` : '?');
   const row = (cells: string[]): string => cells.map((cell, index) => (index === 0 ? cell.padEnd(34) : cell.padStart(14))).join('');
   const lines = [
@@ -140,7 +151,7 @@ try {
     `bench:train - ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}; base ${MODEL_ID} (GGUF dequantized to fp32)`,
     `data: ${steps} steps x batch ${BATCH} Banking77 train examples (mean ${meanLength.toFixed(1)} tokens), held-out loss on ${heldoutCount} test examples; LoRA r=${LORA.r} alpha=${LORA.alpha} dropout=${LORA.dropout} all-linear`,
     `TRL side: SFTConfig defaults (lr ${trl.learningRate}, gradient checkpointing ${trl.gradientCheckpointing ? 'on' : 'off'}, padding-free ${trl.paddingFree ? 'on' : 'off'}, max_length ${trl.maxLength}) + bf16=False`,
-    `Understudy side: lr 2e-4 cosine, gradient checkpointing off, batches grouped by length, loss computed at completion positions only`,
+    `Understudy side: lr 2e-4 cosine, gradient checkpointing off, batches grouped by length, loss computed at completion positions only, precision ${oursPrecision} (--precision ${precision})`,
     '',
     row(['', 'TRL defaults', 'Understudy', 'ratio']),
     row(['real tokens/s', trlTps.toFixed(1), oursTps.toFixed(1), `${speedup.toFixed(2)}x`]),
@@ -150,7 +161,7 @@ try {
     row(['share of matmul peak, 6N count', `${(trlKaplanShare * 100).toFixed(1)}%`, `${(kaplanShare * 100).toFixed(1)}%`, '']),
     row(['share of matmul peak, LoRA count', `${(trlShare * 100).toFixed(1)}%`, `${(peakShare * 100).toFixed(1)}%`, '']),
     '',
-    `matmul peak (fp32 GEMM, ${peak.threads} threads): ${(matmulFlops / 1e9).toFixed(1)} GFLOP/s. FLOPs per token: 6N count ${(kaplanPerToken / 1e6).toFixed(0)} M = 6 x ${(architecture.matmulParams / 1e6).toFixed(1)} M matmul weights + ${(attention / 1e6).toFixed(1)} M attention (the usual training convention);`,
+    `matmul peaks (${peak.threads} threads): fp32 ${(fp32Flops / 1e9).toFixed(1)} GFLOP/s, bf16 ${(bf16Flops / 1e9).toFixed(1)} GFLOP/s; each side's share is of its own precision's peak (TRL fp32, Understudy ${oursPrecision}). FLOPs per token: 6N count ${(kaplanPerToken / 1e6).toFixed(0)} M = 6 x ${(architecture.matmulParams / 1e6).toFixed(1)} M matmul weights + ${(attention / 1e6).toFixed(1)} M attention (the usual training convention);`,
     `  LoRA count ${(flopsPerToken / 1e6).toFixed(0)} M = 4 x ${(architecture.matmulParams / 1e6).toFixed(1)} M (frozen weights: no weight gradient) + 6 x ${(architecture.loraParams / 1e6).toFixed(2)} M LoRA + attention`,
     `Understudy executes ~${(executedPerToken / 1e6).toFixed(0)} M per token (output layer at completion positions only, ${(completionShare * 100).toFixed(1)}% of tokens): ${(executedShare * 100).toFixed(1)}% of the peak in executed FLOPs`,
     `targets: >= ${TARGETS.speedup}x TRL's tokens/s at equal or lower held-out loss: ${speedup >= TARGETS.speedup && Number(oursHeldout.heldoutLoss) <= Number(trlHeldout.heldoutLoss) ? 'met' : 'NOT met'}; >= ${TARGETS.peakShare * 100}% of matmul peak: ${kaplanShare >= TARGETS.peakShare ? 'met' : 'NOT met'} by the 6N count, ${peakShare >= TARGETS.peakShare ? 'met' : 'NOT met'} by the LoRA count`,
@@ -163,8 +174,10 @@ try {
     steps,
     batchSize: BATCH,
     trl: { tokensPerSecond: trlTps, peakRssBytes: trl.peakRssBytes, lastLoggedLoss: trl.lastLoggedLoss, heldoutLoss: trlHeldout.heldoutLoss, gradientCheckpointing: trl.gradientCheckpointing, learningRate: trl.learningRate },
-    understudy: { tokensPerSecond: oursTps, peakRssBytes: done.peakRssBytes ?? null, lastLoggedLoss: done.trainLoss ?? null, heldoutLoss: oursHeldout.heldoutLoss },
+    understudy: { tokensPerSecond: oursTps, peakRssBytes: done.peakRssBytes ?? null, lastLoggedLoss: done.trainLoss ?? null, heldoutLoss: oursHeldout.heldoutLoss, precision: oursPrecision },
     matmulPeakFlops: matmulFlops,
+    matmulPeakFlopsFp32: fp32Flops,
+    matmulPeakFlopsBf16: bf16Flops,
     flopsPerToken6N: kaplanPerToken,
     flopsPerTokenLora: flopsPerToken,
     executedFlopsPerToken: executedPerToken,

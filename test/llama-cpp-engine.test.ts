@@ -11,9 +11,11 @@ import {
   createLlamaCppEngine,
   ModelLoadError,
   renderChatMl,
+  threadLayout,
   type LlamaCppEngine,
   type ModelLoadFailure,
 } from '../src/adapters/llm/llama-cpp-engine.ts';
+import { InvalidInputError } from '../src/core/errors.ts';
 import { testModelPath } from './helpers/assets.ts';
 
 // The real SmolLM2-135M-Instruct GGUF (UNDERSTUDY_TEST_GGUF or the cached catalog copy); missing fails loudly.
@@ -181,6 +183,31 @@ test('concurrent requests run on parallel sequences and give the sequential answ
   }
 });
 
+
+test('parallel contexts split the sequences and threads, decode at the same time and give the one-context answers', async () => {
+  await assert.rejects(createLlamaCppEngine({ modelPath, llama, sequences: 2, parallelContexts: 3 }), (error: unknown) => error instanceof InvalidInputError && /parallelContexts must be an integer from 1 to sequences \(2\)/.test(error.message));
+  const single = await createLlamaCppEngine({ modelPath, llama, threads: 1, contextSize: 512, sequences: 1, reusePrefix: false });
+  const split = await createLlamaCppEngine({ modelPath, llama, threads: 2, contextSize: 512, sequences: 6, parallelContexts: 2, reusePrefix: false });
+  try {
+    const questions = ['Where is my card?', 'How do I top up?', 'Is there a fee?', 'What color is the sky?', 'What is 2+2?', 'Name a yellow fruit.'];
+    const prompts = questions.map((user) => chat('Answer briefly.', user));
+    const labels = ['card', 'top up', 'fee', 'other'];
+    const expected: string[] = [];
+    for (const prompt of prompts) expected.push((await single.generate({ prompt, maxTokens: 12 })).text, (await single.generate({ prompt, labels, maxTokens: 4 })).text);
+    const together = await Promise.all(prompts.map(async (prompt) => [(await split.generate({ prompt, maxTokens: 12 })).text, (await split.generate({ prompt, labels, maxTokens: 4 })).text]));
+    assert.deepEqual(together.flat(), expected);
+    // Six in flight over two contexts of three sequences: every request holds a sequence at once, none waits.
+    let peak = 0;
+    const watcher = setInterval(() => (peak = Math.max(peak, split.load().active)), 1);
+    await Promise.all(prompts.map((prompt) => split.generate({ prompt, maxTokens: 24 })));
+    clearInterval(watcher);
+    assert.equal(peak, 6);
+    assert.equal(split.load().waiting, 0);
+  } finally {
+    await single.dispose();
+    await split.dispose();
+  }
+});
 test('nextTokenLogprobs is the full-vocabulary log-softmax, sorted, from a fresh state, led by the greedy token', async () => {
   const tokenIds = engine.tokenize(chat('You are a helpful assistant.', 'Name a color.'));
   const top = await engine.nextTokenLogprobs(tokenIds, 10);
@@ -260,4 +287,15 @@ test('a missing, foreign, truncated or mismatched GGUF gives a ModelLoadError th
   }
   const notFound = await createLlamaCppEngine({ modelPath: inScratch('missing.gguf'), llama }).catch((error: unknown) => error);
   assert.ok(ModelLoadError.isInstance(notFound) && notFound.cause !== undefined);
+});
+
+test('the thread layout: one-thread contexts per core on two cores or fewer, else one context with every thread', () => {
+  assert.deepEqual(threadLayout({}, 1, 2), { contexts: 1, threadsPerContext: 1 });
+  assert.deepEqual(threadLayout({}, 16, 2), { contexts: 2, threadsPerContext: 1 });
+  assert.deepEqual(threadLayout({}, 16, 1), { contexts: 1, threadsPerContext: 1 });
+  assert.deepEqual(threadLayout({}, 16, 8), { contexts: 1, threadsPerContext: 8 });
+  // Anything given explicitly is kept: threads split over the contexts, at least one each.
+  assert.deepEqual(threadLayout({ threads: 2 }, 16, 2), { contexts: 1, threadsPerContext: 2 });
+  assert.deepEqual(threadLayout({ threads: 8, parallelContexts: 3 }, 16, 8), { contexts: 3, threadsPerContext: 2 });
+  assert.deepEqual(threadLayout({ parallelContexts: 4 }, 16, 2), { contexts: 4, threadsPerContext: 1 });
 });

@@ -1,6 +1,6 @@
 import type { LoadedConfig } from '../adapters/config-file.ts';
 import { createEmbeddedProvider } from '../adapters/llm/embedded-provider.ts';
-import { BASE_MODEL_NAME, createLlamaCppEngine } from '../adapters/llm/llama-cpp-engine.ts';
+import { BASE_MODEL_NAME, createLlamaCppEngine, threadLayout } from '../adapters/llm/llama-cpp-engine.ts';
 import type { ResolvedBaseModel } from '../adapters/models/acquire.ts';
 import type { ResolvedChatTemplate } from '../adapters/models/chat-template-source.ts';
 import { createHostedModelProvider } from '../adapters/finetune/hosted-model-provider.ts';
@@ -62,7 +62,23 @@ interface CandidateContext {
    * decoded one at a time and answers decoded in a batch are never mixed in the cache.
    */
   sequences: number;
+  /** llama.cpp contexts the sequences are split over (`evaluation.engineContexts`, at most `sequences`); default: the engine's layout. */
+  contexts?: number;
+  /** The engine's CPU threads; default: the engine's layout. */
+  threads?: number;
 }
+
+/** The engine settings in an embedded candidate's fingerprint; `contexts` only when above 1, so older caches still match. */
+const engineFingerprint = (context: CandidateContext): { sequences: number; contexts?: number } => {
+  const { contexts } = threadLayout(engineLayoutOptions(context), context.sequences);
+  return contexts > 1 ? { sequences: context.sequences, contexts } : { sequences: context.sequences };
+};
+
+/** The engine's thread options from the eval's: contexts at most the sequences; unset ones left to the engine. */
+const engineLayoutOptions = (context: Pick<CandidateContext, 'contexts' | 'threads' | 'sequences'>): { parallelContexts?: number; threads?: number } => ({
+  ...(context.contexts === undefined ? {} : { parallelContexts: Math.min(context.contexts, context.sequences) }),
+  ...(context.threads === undefined ? {} : { threads: context.threads }),
+});
 
 /** Turn configured candidates into runnable ones: find each adapter's run, build prompts and few-shot examples. */
 export function resolveEvalCandidates(context: CandidateContext, specs: readonly EvalCandidate[]): ResolvedEvalCandidate[] {
@@ -122,7 +138,7 @@ export function resolveEvalCandidates(context: CandidateContext, specs: readonly
           system,
           shots,
           decoding,
-          engine: { sequences: context.sequences },
+          engine: engineFingerprint(context),
           ...(knowledge === undefined ? {} : { knowledge: { sha256: knowledge.sha256, k: knowledge.k } }),
         }),
         describe: `${base.name} prompted${spec.shots > 0 ? `, ${spec.shots}-shot` : ', zero-shot'}${spec.prompt === undefined ? '' : ', own prompt'}${knowledge === undefined ? '' : `, ${knowledge.k} retrieved passages`}`,
@@ -155,7 +171,7 @@ export function resolveEvalCandidates(context: CandidateContext, specs: readonly
       return {
         name: spec.name,
         kind: spec.kind,
-        fingerprint: contentHash({ base: base.sha256, adapter: adapter.ggufSha256, template: chatTemplate.sha256, system: config.task.systemPrompt, decoding, engine: { sequences: context.sequences } }),
+        fingerprint: contentHash({ base: base.sha256, adapter: adapter.ggufSha256, template: chatTemplate.sha256, system: config.task.systemPrompt, decoding, engine: engineFingerprint(context) }),
         describe: `${base.name} + adapter of ${run.id} (${adapter.ggufSha256.slice(0, 12)})`,
         messagesFor: (input) => [{ role: 'system', content: config.task.systemPrompt }, { role: 'user', content: input }],
         adapterPath: adapter.ggufPath,
@@ -196,7 +212,6 @@ export async function runEvalCandidates(input: CandidateContext & {
   candidates: readonly ResolvedEvalCandidate[];
   examples: readonly StoredExample[];
   concurrency: number;
-  threads?: number;
   signal?: AbortSignal;
   onProgress?: (candidate: string, done: number, total: number) => void;
 }): Promise<Map<string, EvalOutput[]>> {
@@ -271,7 +286,7 @@ export async function runEvalCandidates(input: CandidateContext & {
       modelPath: input.base.ggufPath,
       chatTemplate: input.chatTemplate.source,
       sequences: input.concurrency,
-      ...(input.threads === undefined ? {} : { threads: input.threads }),
+      ...engineLayoutOptions({ ...input, sequences: input.concurrency }),
       adapters: embedded.flatMap((candidate, index) => (candidate.adapterPath === undefined ? [] : [{ name: adapterName(index), path: candidate.adapterPath }])),
     });
     const serving = config.pricing.serving;

@@ -123,6 +123,8 @@ export interface EvalRunOptions {
   baseline?: string;
   gate?: GateConfig;
   concurrency?: number;
+  /** llama.cpp contexts of the embedded engine; default `evaluation.engineContexts`. */
+  contexts?: number;
   threads?: number;
   signal?: AbortSignal;
   onMessage?: (message: string) => void;
@@ -165,7 +167,9 @@ export async function runEvaluation(loaded: LoadedConfig, store: Store, options:
   const data: PreparedData = options.data === 'curated' ? prepareCuratedData(loaded, store) : prepareClassificationData(loaded, store);
   const examples: StoredExample[] = data.eval.examples;
   const concurrency = options.concurrency ?? config.evaluation.concurrency;
-  const candidates: ResolvedEvalCandidate[] = resolveEvalCandidates({ loaded, store, base, chatTemplate, trainExamples: data.train.examples, sequences: concurrency }, specs);
+  const contexts = options.contexts ?? config.evaluation.engineContexts;
+  const layout = { ...(contexts === undefined ? {} : { contexts }), ...(options.threads === undefined ? {} : { threads: options.threads }) };
+  const candidates: ResolvedEvalCandidate[] = resolveEvalCandidates({ loaded, store, base, chatTemplate, trainExamples: data.train.examples, sequences: concurrency, ...layout }, specs);
   for (const candidate of candidates) options.onMessage?.(`candidate ${candidate.name}: ${candidate.describe}`);
 
   const outputs = await runEvalCandidates({
@@ -175,10 +179,10 @@ export async function runEvaluation(loaded: LoadedConfig, store: Store, options:
     chatTemplate,
     trainExamples: data.train.examples,
     sequences: concurrency,
+    ...layout,
     candidates,
     examples,
     concurrency,
-    ...(options.threads === undefined ? {} : { threads: options.threads }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });

@@ -120,9 +120,11 @@ def matmul_peak(spec: dict[str, Any]) -> dict[str, Any]:
 
     if spec.get("threads", 0) > 0:
         torch.set_num_threads(spec["threads"])
+    # fp32 by default; "bfloat16" measures the peak a bf16 run is bounded by (AVX-512 BF16 / AMX CPUs).
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[spec.get("dtype", "float32")]
     best = 0.0
     for size in (512, 1024, 2048):
-        a, b = torch.randn(size, size), torch.randn(size, size)
+        a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
         for _ in range(2):
             a @ b
         repeats = max(3, int(4e10 // (2 * size**3)))
@@ -130,7 +132,7 @@ def matmul_peak(spec: dict[str, Any]) -> dict[str, Any]:
         for _ in range(repeats):
             a @ b
         best = max(best, 2 * size**3 * repeats / (time.perf_counter() - started))
-    return {"matmulFlops": best, "threads": torch.get_num_threads()}
+    return {"matmulFlops": best, "threads": torch.get_num_threads(), "dtype": str(dtype).removeprefix("torch.")}
 
 
 def model_shape(spec: dict[str, Any]) -> dict[str, Any]:

@@ -79,13 +79,25 @@ export interface LlamaCppEngineOptions {
   adapters?: readonly AdapterRegistration[];
   /** Tokens each sequence holds (prompt plus generated tokens). */
   contextSize?: number;
-  /** CPU threads for evaluation; default: one per core. */
+  /**
+   * CPU threads for evaluation, shared by the `parallelContexts`. Default: one per core; on a machine of one or two
+   * cores, one thread per context and one context per core (see `threadLayout`).
+   */
   threads?: number;
   /**
    * Parallel sequences per loaded adapter: up to this many requests for the same adapter are decoded together,
    * batched in one llama.cpp evaluation per step; more wait for a free sequence.
    */
   sequences?: number;
+  /**
+   * llama.cpp contexts per loaded adapter (default 1), each with its share of `sequences` and of `threads` (at least
+   * one thread each), decoding in parallel over the one shared copy of the weights. On a small CPU, contexts of one
+   * thread each avoid llama.cpp's per-operation thread barriers, where its spinning threads compete with Node's own
+   * thread: on the 2-core EPYC one thread decoded one request faster than two, and two one-thread contexts decoded
+   * a batch of 16 faster than one two-thread context (`npm run bench:eval`). A request goes to the context with the
+   * fewest requests among the free sequences sharing the longest cached prefix.
+   */
+  parallelContexts?: number;
   /**
    * llama.cpp applies LoRA per context, so each adapter in use holds its own context (and KV cache) over the one
    * shared copy of the base weights. At most this many stay loaded; the least recently used idle one is freed.
@@ -219,6 +231,10 @@ export async function createLlamaCppEngine(options: LlamaCppEngineOptions): Prom
   const sequenceCount = options.sequences ?? 1;
   if (!Number.isInteger(sequenceCount) || sequenceCount < 1) {
     throw new InvalidInputError(`sequences must be a positive integer, got ${sequenceCount}`, { field: 'sequences' });
+  }
+  const parallelContexts = options.parallelContexts ?? threadLayout(options, sequenceCount).contexts;
+  if (!Number.isInteger(parallelContexts) || parallelContexts < 1 || parallelContexts > sequenceCount) {
+    throw new InvalidInputError(`parallelContexts must be an integer from 1 to sequences (${sequenceCount}), got ${parallelContexts}`, { field: 'parallelContexts' });
   }
   const ownsLlama = options.llama === undefined;
   const llama = options.llama ?? (await createCpuLlama());
@@ -371,7 +387,7 @@ interface EngineParts {
 /** One llama.cpp context: the base, or the base with one adapter applied, and its pool of sequences. */
 interface ContextSlot {
   key: string;
-  ready: Promise<{ context: LlamaContext; pool: SequencePool }>;
+  ready: Promise<{ contexts: LlamaContext[]; pool: SequencePool }>;
   users: number;
   lastUsed: number;
 }
@@ -483,7 +499,7 @@ function buildEngine({ options, llama, ownsLlama, model, modelInfo, adapters, se
       const idle = [...slots.values()].filter((slot) => slot.users === 0).sort((left, right) => left.lastUsed - right.lastUsed)[0];
       if (idle === undefined) return;
       slots.delete(idle.key);
-      await idle.ready.then(({ context }) => context.dispose()).catch(() => undefined);
+      await idle.ready.then(({ contexts }) => Promise.all(contexts.map((context) => context.dispose()))).catch(() => undefined);
     }
   };
 
@@ -497,18 +513,22 @@ function buildEngine({ options, llama, ownsLlama, model, modelInfo, adapters, se
         lastUsed: now(),
         ready: (async () => {
           const lora = adapter === undefined ? undefined : { adapters: [{ filePath: await loadablePath(adapter), scale: adapter.scale }] };
-          let context: LlamaContext;
+          const { contexts: contextCount, threadsPerContext: threads } = threadLayout(options, sequenceCount);
+          const contexts: LlamaContext[] = [];
           try {
-            context = await model.createContext({
-              contextSize: options.contextSize ?? 2048,
-              sequences: sequenceCount,
-              flashAttention: options.flashAttention ?? false,
-              // Always explicit: left to the backend's default, a short generation on this 2-core machine took 45 s
-              // instead of 0.2 s (measured with 3.21.1), so the default is one thread per core.
-              threads: options.threads ?? os.availableParallelism(),
-              ...(lora === undefined ? {} : { lora }),
-            });
+            for (let index = 0; index < contextCount; index += 1) {
+              // The sequences split as evenly as they go: 16 over 3 contexts are 6, 5 and 5.
+              const sequences = Math.floor(sequenceCount / contextCount) + (index < sequenceCount % contextCount ? 1 : 0);
+              contexts.push(await model.createContext({
+                contextSize: options.contextSize ?? 2048,
+                sequences,
+                flashAttention: options.flashAttention ?? false,
+                threads,
+                ...(lora === undefined ? {} : { lora }),
+              }));
+            }
           } catch (error) {
+            await Promise.all(contexts.map((context) => context.dispose())).catch(() => undefined);
             throw new ModelLoadError(
               adapter === undefined
                 ? `llama.cpp could not create a context for ${options.modelPath}: ${errorText(error)}`
@@ -516,9 +536,13 @@ function buildEngine({ options, llama, ownsLlama, model, modelInfo, adapters, se
               { file: adapter?.path ?? options.modelPath, role: adapter === undefined ? 'model' : 'adapter', failure: 'load-failed', cause: error },
             );
           }
-          contextSize = context.contextSize;
-          if (sequenceCount > 1) serializeSampling(context);
-          return { context, pool: createSequencePool(Array.from({ length: sequenceCount }, () => context.getSequence())) };
+          contextSize = contexts[0]!.contextSize;
+          const sequences: LlamaContextSequence[] = [];
+          for (const context of contexts) {
+            if (context.totalSequences > 1) serializeSampling(context);
+            for (let index = 0; index < context.totalSequences; index += 1) sequences.push(context.getSequence());
+          }
+          return { contexts, pool: createSequencePool(sequences) };
         })(),
       };
       created.ready.catch(() => slots.delete(key));
@@ -762,9 +786,9 @@ function buildEngine({ options, llama, ownsLlama, model, modelInfo, adapters, se
       if (disposed) return;
       disposed = true;
       for (const slot of slots.values()) {
-        await slot.ready.then(({ context, pool }) => {
+        await slot.ready.then(({ contexts, pool }) => {
           pool.close(new ProviderError('the engine was disposed', { failure: 'closed', provider: 'embedded' }));
-          return context.dispose();
+          return Promise.all(contexts.map((context) => context.dispose()));
         }).catch(() => undefined);
       }
       slots.clear();
@@ -773,6 +797,23 @@ function buildEngine({ options, llama, ownsLlama, model, modelInfo, adapters, se
     },
   };
   return engine;
+}
+
+/**
+ * How many llama.cpp contexts an adapter gets and how many threads each. Threads are always explicit: left to the
+ * backend's default, a short generation on the 2-core EPYC took 45 s instead of 0.2 s (node-llama-cpp 3.21.1).
+ * Given `threads`, they are split over `parallelContexts` (default 1). Given neither, one thread per core in one
+ * context, except on a machine of at most two cores: there llama.cpp's spinning threads compete with Node's own and
+ * wait at a barrier after every operation, so each context gets one thread and there is one context per core (up to
+ * `sequences`). Measured on the 2-core EPYC (bench:inference, bench:eval): one request decoded 177 tokens/s on one
+ * thread against 60 on two, and 16 requests on two one-thread contexts beat one two-thread context.
+ */
+export function threadLayout(options: Pick<LlamaCppEngineOptions, 'threads' | 'parallelContexts'>, sequences: number, cores = os.availableParallelism()): { contexts: number; threadsPerContext: number } {
+  if (options.threads === undefined && options.parallelContexts === undefined && cores <= 2) {
+    return { contexts: Math.max(1, Math.min(cores, sequences)), threadsPerContext: 1 };
+  }
+  const contexts = options.parallelContexts ?? 1;
+  return { contexts, threadsPerContext: Math.max(1, Math.floor((options.threads ?? cores) / contexts)) };
 }
 
 /**
@@ -877,6 +918,12 @@ interface SequencePool {
 
 function createSequencePool(sequences: LlamaContextSequence[]): SequencePool {
   const free = [...sequences];
+  // Requests holding a sequence of each context: ties go to the least busy context, so parallel contexts share the load.
+  const busy = new Map<LlamaContext, number>(sequences.map((sequence) => [sequence.context, 0]));
+  const take = (sequence: LlamaContextSequence): LlamaContextSequence => {
+    busy.set(sequence.context, (busy.get(sequence.context) ?? 0) + 1);
+    return sequence;
+  };
   const waiting: { resolve: (sequence: LlamaContextSequence) => void; reject: (error: Error) => void }[] = [];
   return {
     acquire(promptTokens, signal) {
@@ -886,7 +933,7 @@ function createSequencePool(sequences: LlamaContextSequence[]): SequencePool {
           const entry = {
             resolve: (sequence: LlamaContextSequence) => {
               signal?.removeEventListener('abort', onAbort);
-              resolve(sequence);
+              resolve(take(sequence));
             },
             reject,
           };
@@ -900,21 +947,23 @@ function createSequencePool(sequences: LlamaContextSequence[]): SequencePool {
         });
       }
       let best = 0;
-      if (promptTokens !== undefined) {
-        let bestShared = -1;
-        free.forEach((sequence, index) => {
-          const shared = sequence.compareContextTokens(promptTokens).firstDifferentIndex;
-          if (shared > bestShared) {
-            bestShared = shared;
-            best = index;
-          }
-        });
-      }
+      let bestShared = -1;
+      let bestBusy = Number.POSITIVE_INFINITY;
+      free.forEach((sequence, index) => {
+        const shared = promptTokens === undefined ? 0 : sequence.compareContextTokens(promptTokens).firstDifferentIndex;
+        const load = busy.get(sequence.context) ?? 0;
+        if (shared > bestShared || (shared === bestShared && load < bestBusy)) {
+          bestShared = shared;
+          bestBusy = load;
+          best = index;
+        }
+      });
       const [sequence] = free.splice(best, 1);
       if (sequence === undefined) throw new Error('sequence pool is inconsistent');
-      return Promise.resolve(sequence);
+      return Promise.resolve(take(sequence));
     },
     release(sequence) {
+      busy.set(sequence.context, Math.max(0, (busy.get(sequence.context) ?? 0) - 1));
       const next = waiting.shift();
       if (next !== undefined) next.resolve(sequence);
       else free.push(sequence);

@@ -9,6 +9,7 @@ const runSetup = lazy(async () => (await import('./commands/setup.ts')).runSetup
 const runModelsList = lazy(async () => (await import('./commands/models.ts')).runModelsList);
 const runModelsInfo = lazy(async () => (await import('./commands/models.ts')).runModelsInfo);
 const runModelsPull = lazy(async () => (await import('./commands/models.ts')).runModelsPull);
+const runModelsRequantize = lazy(async () => (await import('./commands/models.ts')).runModelsRequantize);
 const runChat = lazy(async () => (await import('./commands/chat.ts')).runChat);
 const runDemo = lazy(async () => (await import('./commands/demo.ts')).runDemo);
 const runTrain = lazy(async () => (await import('./commands/train.ts')).runTrain);
@@ -78,7 +79,7 @@ program.command('setup')
   .addOption(json)
   .action(action(runSetup));
 
-const models = program.command('models').description('open checkpoints: list the catalog, show one, pull one');
+const models = program.command('models').description('open checkpoints: list the catalog, show one, pull one, requantize one for CPU serving');
 models.command('list').description('the model catalog: size, context, licence, chat template, offline source, pulled or not').addOption(json).action(action(runModelsList));
 models.command('info')
   .description('every fact the catalog holds about one model, with its model card, licence and cached path')
@@ -90,6 +91,12 @@ models.command('pull')
   .argument('<id>', 'catalog id, e.g. smollm2-135m-instruct')
   .addOption(json)
   .action(action(runModelsPull));
+models.command('requantize')
+  .description('a Q4_0 copy of a model GGUF for faster CPU serving: llama.cpp repacks Q4_0 for batched kernels (AVX2, ARM), Q4_1/Q5/Q8_0 have none on x86')
+  .argument('<model>', 'catalog id (pulled first) or a GGUF file')
+  .option('--out <file>', 'the new GGUF (default: beside the original, named .requant-Q4_0.gguf, reused when present)')
+  .addOption(json)
+  .action(action(runModelsRequantize));
 
 program.command('chat')
   .description('talk to a base model or a tuned adapter on the embedded llama.cpp engine (one-shot with --message, else interactive)')
@@ -185,6 +192,7 @@ program.command('eval')
   .option('--metric <metric>', 'with --gate: the metric that decides (accuracy, macroF1; JSON tasks exactMatch, fieldF1, <field>F1, schemaValid; scorer:<name>)')
   .option('--min-difference <points>', 'with --gate: the smallest gain worth shipping, in points (default: evaluation.gate.minDifference, else 0)')
   .option('--concurrency <n>', 'requests in flight per candidate (default: evaluation.concurrency)')
+  .option('--contexts <n>', 'llama.cpp contexts the embedded engine splits those requests and its threads over (default: evaluation.engineContexts)')
   .option('--threads <n>', 'CPU threads of the embedded engine', (value) => Number.parseInt(value, 10))
   .option('--report <file>', 'the HTML report (default: <workspace>/eval-report.html)')
   .addOption(json)

@@ -24,6 +24,7 @@ export interface EvalOptions {
   metric?: string;
   minDifference?: string;
   concurrency?: string;
+  contexts?: string;
   threads?: number;
   /** Where the HTML report goes; default `<workspace>/eval-report.html`. */
   report?: string;
@@ -51,6 +52,8 @@ export async function runEval(options: EvalOptions, output: Output): Promise<voi
   const loaded = options.config === undefined ? embeddedDemoConfig(false) : loadConfigFile(options.config);
   const concurrency = options.concurrency === undefined ? undefined : Number(options.concurrency);
   if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 64)) throw new InvalidInputError(`--concurrency must be 1-64, got ${options.concurrency}`, { field: '--concurrency' });
+  const contexts = options.contexts === undefined ? undefined : Number(options.contexts);
+  if (contexts !== undefined && !(Number.isInteger(contexts) && contexts >= 1 && contexts <= 64)) throw new InvalidInputError(`--contexts must be 1-64, got ${options.contexts}`, { field: '--contexts' });
   const only = options.candidates?.split(',').map((name) => name.trim()).filter((name) => name.length > 0);
   const configuredNames = (loaded.config.evaluation.candidates ?? [{ name: 'prompted-base' }, { name: 'tuned-adapter' }]).map((candidate) => candidate.name).filter((name) => only === undefined || only.includes(name));
   const gate = gateFrom(options, loaded.config.evaluation.gate, configuredNames, options.baseline);
@@ -66,6 +69,7 @@ export async function runEval(options: EvalOptions, output: Output): Promise<voi
       ...(options.baseline === undefined ? {} : { baseline: options.baseline }),
       ...(gate === undefined ? {} : { gate }),
       ...(concurrency === undefined ? {} : { concurrency }),
+      ...(contexts === undefined ? {} : { contexts }),
       ...(options.threads === undefined ? {} : { threads: options.threads }),
       onMessage: (message) => output.info(message),
       onProgress: (candidate, done, total) => {
