@@ -123,7 +123,7 @@ export function resolveSftSettings(input: SftSettingsInput, facts: { examples: n
     packing: pick('packing', input.packing, false, 'off: one example per sequence keeps steps comparable across runs'),
     gradientCheckpointing: pick('gradientCheckpointing', input.gradientCheckpointing, false, 'off: small models fit; recomputing activations costs ~30% speed'),
     device: pick('device', input.device, 'auto', 'CUDA, then MPS, then CPU'),
-    precision: pick('precision', input.precision, 'auto', 'bf16 where native, fp16 on older GPUs, else fp32'),
+    precision: pick('precision', input.precision, 'auto', 'bf16 on CUDA GPUs that support it, fp16 on older GPUs, else fp32 (also on CPUs: the Trainer does not apply bf16 there)'),
     lora,
   };
   if (settings.saveSteps > 0 && settings.evalSteps > 0 && settings.saveSteps % settings.evalSteps !== 0) {

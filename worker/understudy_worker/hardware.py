@@ -1,8 +1,10 @@
 """Where training runs and in which precision: detected, or checked when the spec asks for something.
 
-`auto` picks CUDA, then Apple MPS, then the CPU; bf16 where the device computes it natively (CUDA with
-bf16 support, a CPU with AVX-512 BF16 or AMX), fp16 on older CUDA GPUs, fp32 otherwise. An explicit request
-the hardware cannot honour is refused before the model loads, with what was found.
+`auto` picks CUDA, then Apple MPS, then the CPU; bf16 on a CUDA device that supports it, fp16 on older CUDA GPUs,
+fp32 otherwise. On a CPU it is fp32 even where the CPU computes bf16 natively (AVX-512 BF16, AMX): with the pinned
+transformers 5.24 Trainer the bf16 flag did not change the arithmetic on CPU (`npm run bench:train` on an AVX-512
+BF16 EPYC gave bit-identical losses and the same tokens/s with `bf16` and `fp32`), so calling it bf16 would be a
+false label. An explicit request the hardware or the stack cannot honour is refused before the model loads.
 """
 
 from __future__ import annotations
@@ -53,8 +55,13 @@ def resolve_placement(device: str, precision: str, field_prefix: str = "training
     else:
         bf16_ok, fp16_ok, name = _cpu_bf16_native(), False, "cpu"
 
+    if device == "cpu" and precision == "bf16":
+        raise SpecError(
+            f"{field_prefix}.precision",
+            "bf16 is not applied on the CPU by this training stack (the Trainer's bf16 flag left the losses bit-identical to fp32); use 'auto' or 'fp32'",
+        )
     if precision == "auto":
-        precision = "bf16" if bf16_ok else "fp16" if device == "cuda" else "fp32"
+        precision = "bf16" if bf16_ok and device != "cpu" else "fp16" if device == "cuda" else "fp32"
     elif precision == "bf16" and not bf16_ok:
         raise SpecError(f"{field_prefix}.precision", f"bf16 is not native on this {name} (emulated it is slower than fp32); use 'auto' or 'fp32'")
     elif precision == "fp16" and not fp16_ok:
