@@ -90,8 +90,9 @@ export interface LlamaCppEngineOptions {
    */
   sequences?: number;
   /**
-   * llama.cpp contexts per loaded adapter (default 1), each with its share of `sequences` and of `threads` (at least
-   * one thread each), decoding in parallel over the one shared copy of the weights. On a small CPU, contexts of one
+   * llama.cpp contexts per loaded adapter, each with its share of `sequences` and of `threads` (at least one thread
+   * each), decoding in parallel over the one shared copy of the weights. Default: `threadLayout` (one context, or on
+   * a machine of at most two cores one one-thread context per core). On a small CPU, contexts of one
    * thread each avoid llama.cpp's per-operation thread barriers, where its spinning threads compete with Node's own
    * thread: on the 2-core EPYC one thread decoded one request faster than two, and two one-thread contexts decoded
    * a batch of 16 faster than one two-thread context (`npm run bench:eval`). A request goes to the context with the
