@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from .artifacts import publish, sha256_directory, signals_blocked, staging_directory
 from .errors import DataError, SpecError
-from .protocol import EventStream
+from .protocol import EventStream, installed_version
 from .spec import ExportDatasetSpec
 
 
@@ -39,13 +38,6 @@ def read_rows(path: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _installed_version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def _empty(datasets: Any, features: Any) -> Any:
     """A split with no rows but the given columns (`from_list([])` would have none)."""
     if features is None:
@@ -56,7 +48,7 @@ def _empty(datasets: Any, features: Any) -> Any:
 def run(spec: ExportDatasetSpec, events: EventStream) -> None:
     started = time.monotonic()
     # No model runs here: name the device and read torch's version without importing it (the contract wants both).
-    events.started("export-dataset", "cpu", _installed_version("torch"))
+    events.started("export-dataset", "cpu", installed_version("torch"))
     final = Path(spec.output_dir).resolve()
     if final.exists() and (not final.is_dir() or any(final.iterdir())):
         raise SpecError("outputDir", f"{final} exists and is not an empty directory; choose a new one")

@@ -32,6 +32,16 @@ def finite_or_none(value: float | int | None) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def installed_version(package: str) -> str:
+    """A package's installed version without importing it (for `started` when no model runs), or "not installed"."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
 class EventStream:
     """Writes one JSON object per line; the field names are the camelCase ones of the zod contract."""
 

@@ -24,8 +24,7 @@ from pathlib import Path
 
 from .artifacts import sha256_file, signals_blocked
 from .errors import DataError, SpecError
-from .export_dataset import _installed_version as installed_version
-from .protocol import EventStream
+from .protocol import EventStream, installed_version
 from .spec import RequantizeSpec
 
 # llama.cpp's `general.file_type` value for "mostly Q4_0" (enum llama_ftype).

@@ -421,27 +421,8 @@ export function openStore(file: string): Store {
         .prepare('SELECT * FROM gateway_requests WHERE (? IS NULL OR route = ?) AND (? IS NULL OR created_at >= ?) ORDER BY created_at, request_id')
         .all(filter.route ?? null, filter.route ?? null, filter.since ?? null, filter.since === undefined ? null : new Date(filter.since).toISOString()) as GatewayRow[];
       return rows.map((row) => ({
-        requestId: row.request_id,
-        createdAt: row.created_at,
-        route: row.route,
-        experiment: row.experiment,
-        arm: row.arm,
-        path: row.path,
-        provider: row.provider,
-        model: row.model,
-        adapter: row.adapter,
-        promptTokens: row.prompt_tokens,
-        completionTokens: row.completion_tokens,
-        costUsd: row.cost_usd,
-        latencyMs: row.latency_ms,
-        firstTokenMs: row.first_token_ms,
-        status: row.status,
-        fallback: row.fallback === 1,
-        shadow: row.shadow === 1,
-        unit: row.unit,
-        error: row.error,
+        ...gatewayCallFromRow(row),
         messages: row.messages_json === null ? null : (JSON.parse(row.messages_json) as GatewayLogRecord['messages']),
-        response: row.response_text,
       }));
     },
     listGatewayCalls(filter = {}) {
@@ -450,30 +431,7 @@ export function openStore(file: string): Store {
           `SELECT ${GATEWAY_CALL_COLUMNS} FROM gateway_requests WHERE (? IS NULL OR route = ?) AND (? IS NULL OR (experiment = ? AND arm IN ('incumbent', 'candidate'))) ORDER BY created_at, request_id`,
         )
         .all(filter.route ?? null, filter.route ?? null, filter.experiment ?? null, filter.experiment ?? null) as Omit<GatewayRow, 'messages_json'>[];
-      return rows.map(
-        (row): GatewayCallRecord => ({
-          requestId: row.request_id,
-          createdAt: row.created_at,
-          route: row.route,
-          experiment: row.experiment,
-          arm: row.arm,
-          path: row.path,
-          provider: row.provider,
-          model: row.model,
-          adapter: row.adapter,
-          promptTokens: row.prompt_tokens,
-          completionTokens: row.completion_tokens,
-          costUsd: row.cost_usd,
-          latencyMs: row.latency_ms,
-          firstTokenMs: row.first_token_ms,
-          status: row.status,
-          fallback: row.fallback === 1,
-          shadow: row.shadow === 1,
-          unit: row.unit,
-          error: row.error,
-          response: row.response_text,
-        }),
-      );
+      return rows.map(gatewayCallFromRow);
     },
     addGatewayFeedback({ requestId, score, correction, comment }) {
       const known = db.prepare('SELECT 1 FROM gateway_requests WHERE request_id = ?').get(requestId);
@@ -569,3 +527,29 @@ interface RunRow { id: string; dataset_id: string; base_sha256: string; method: 
 interface HostedModelRow { run_id: string; service: HostedModelRecord['service']; target: string; base_url: string; api_key_env: string; base_model: string; model: string; job_id: string; input_usd_per_million: number | null; output_usd_per_million: number | null; created_at: string }
 interface AdapterRow { id: string; run_id: string; base_sha256: string; gguf_path: string; gguf_sha256: string; peft_path: string; peft_sha256: string; created_at: string }
 interface EvalResultDbRow { eval_id: string; candidate: string; example_id: number; output: string; correct: number; prompt_tokens: number; completion_tokens: number; latency_ms: number }
+
+/** A `gateway_requests` row as a call record (everything but the logged messages). */
+function gatewayCallFromRow(row: Omit<GatewayRow, 'messages_json'>): GatewayCallRecord {
+  return {
+    requestId: row.request_id,
+    createdAt: row.created_at,
+    route: row.route,
+    experiment: row.experiment,
+    arm: row.arm,
+    path: row.path,
+    provider: row.provider,
+    model: row.model,
+    adapter: row.adapter,
+    promptTokens: row.prompt_tokens,
+    completionTokens: row.completion_tokens,
+    costUsd: row.cost_usd,
+    latencyMs: row.latency_ms,
+    firstTokenMs: row.first_token_ms,
+    status: row.status,
+    fallback: row.fallback === 1,
+    shadow: row.shadow === 1,
+    unit: row.unit,
+    error: row.error,
+    response: row.response_text,
+  };
+}
